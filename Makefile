@@ -1,0 +1,35 @@
+# Set-up and everyday commands. `make test` is what CI runs (.ci/run).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install test lint proto prototxt check-prototxt clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Regenerate mcnn/caffe/proto/caffe_pb2.py after editing caffe.proto.
+proto: install
+	$(PY) tools/gen_proto.py
+
+# Regenerate the committed nets and solvers under prototxt/ and solvers/.
+prototxt: install
+	$(PY) tools/regenerate_committed.py
+
+check-prototxt: install
+	$(PY) tools/regenerate_committed.py --check
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

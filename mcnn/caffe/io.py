@@ -1,0 +1,234 @@
+"""Reading and writing Caffe's files with the project's schema.
+
+Text prototxt (nets, solvers) uses protobuf's text format; ``.caffemodel``,
+``.binaryproto`` and ``.solverstate`` use its binary wire format, exactly as Caffe does.
+Every writer is atomic (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from google.protobuf import message as _message
+from google.protobuf import text_format
+
+from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.errors import CaffeFormatError, PrototxtError
+from mcnn.fsutil import atomic_write_bytes, atomic_write_text
+
+M = TypeVar("M", bound=_message.Message)
+PathLike = str | os.PathLike[str]
+
+
+# ---------------------------------------------------------------------------
+# Text prototxt
+# ---------------------------------------------------------------------------
+
+def parse_prototxt(text: str, message_type: type[M], source: str = "<string>") -> M:
+    """Parse protobuf text into a new ``message_type`` message.
+
+    Raises :class:`PrototxtError` naming ``source``, the line and the offending field.
+    """
+    msg = message_type()
+    try:
+        text_format.Parse(text, msg)
+    except text_format.ParseError as exc:
+        hint = ""
+        if message_type is pb.NetParameter and "layers" in str(exc):
+            hint = " (V1 'layers {}' syntax: upgrade the file with Caffe's upgrade_net_proto_text)"
+        raise PrototxtError(f"{source}: {exc}{hint}") from None
+    return msg
+
+
+def read_prototxt(path: PathLike, message_type: type[M]) -> M:
+    """Read a text prototxt file into a ``message_type`` message."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PrototxtError(f"{p}: no such file") from None
+    except UnicodeDecodeError:
+        raise PrototxtError(f"{p}: not a text prototxt (not UTF-8; a binary file?)") from None
+    return parse_prototxt(text, message_type, source=str(p))
+
+
+def read_net(path: PathLike) -> pb.NetParameter:
+    """Read a net prototxt (train_val or deploy)."""
+    return read_prototxt(path, pb.NetParameter)
+
+
+def read_solver(path: PathLike) -> pb.SolverParameter:
+    """Read a solver prototxt."""
+    return read_prototxt(path, pb.SolverParameter)
+
+
+def header_lines(text: str) -> list[str]:
+    """The leading ``#`` comment block of a prototxt, without the ``# `` prefixes."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[2:] if line.startswith("# ") else line[1:])
+    return lines
+
+
+def format_prototxt(msg: _message.Message, header: Sequence[str] = ()) -> str:
+    """Serialise ``msg`` as Caffe-style text, preceded by ``header`` as ``#`` comment lines."""
+    comment = "".join(f"# {line}".rstrip() + "\n" for line in header)
+    return comment + text_format.MessageToString(msg)
+
+
+def write_prototxt(path: PathLike, msg: _message.Message, header: Sequence[str] = ()) -> Path:
+    """Write ``msg`` (with an optional comment ``header``) as a text prototxt, atomically."""
+    return atomic_write_text(path, format_prototxt(msg, header))
+
+
+# ---------------------------------------------------------------------------
+# Binary files
+# ---------------------------------------------------------------------------
+
+def read_binary(path: PathLike, message_type: type[M]) -> M:
+    """Read a binary protobuf file (caffemodel, binaryproto, solverstate)."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise CaffeFormatError(f"{p}: no such file") from None
+    msg = message_type()
+    try:
+        msg.ParseFromString(data)
+    except _message.DecodeError as exc:
+        raise CaffeFormatError(
+            f"{p}: not a binary {message_type.DESCRIPTOR.name} ({exc})"
+        ) from None
+    return msg
+
+
+def write_binary(path: PathLike, msg: _message.Message) -> Path:
+    """Write ``msg`` in protobuf's binary wire format, atomically."""
+    return atomic_write_bytes(path, msg.SerializeToString())
+
+
+def read_caffemodel(path: PathLike) -> pb.NetParameter:
+    """Read a ``.caffemodel`` (a binary NetParameter whose layers carry ``blobs``)."""
+    return read_binary(path, pb.NetParameter)
+
+
+def write_caffemodel(path: PathLike, net: pb.NetParameter) -> Path:
+    """Write a ``.caffemodel``."""
+    return write_binary(path, net)
+
+
+def read_solverstate(path: PathLike) -> pb.SolverState:
+    """Read a ``.solverstate`` (iteration, learned_net path, solver history blobs)."""
+    return read_binary(path, pb.SolverState)
+
+
+def write_solverstate(path: PathLike, state: pb.SolverState) -> Path:
+    """Write a ``.solverstate``."""
+    return write_binary(path, state)
+
+
+# ---------------------------------------------------------------------------
+# Blobs
+# ---------------------------------------------------------------------------
+
+def blob_shape(blob: pb.BlobProto) -> tuple[int, ...]:
+    """Shape of a BlobProto: ``shape.dim`` if set, else the legacy num/channels/height/width."""
+    if blob.HasField("shape"):
+        return tuple(int(d) for d in blob.shape.dim)
+    if blob.num or blob.channels or blob.height or blob.width:
+        return (blob.num, blob.channels, blob.height, blob.width)
+    return (len(blob.data) or len(blob.double_data),)
+
+
+def blob_to_array(blob: pb.BlobProto, source: str = "blob") -> np.ndarray:
+    """A float32 array of the blob's ``data`` (or ``double_data``) in the blob's shape."""
+    shape = blob_shape(blob)
+    if len(blob.data):
+        values = np.asarray(blob.data, dtype=np.float32)
+    else:
+        values = np.asarray(blob.double_data, dtype=np.float64).astype(np.float32)
+    expected = int(np.prod(shape, dtype=np.int64))
+    if values.size != expected:
+        raise CaffeFormatError(
+            f"{source}: {values.size} values for shape {'x'.join(map(str, shape))}"
+            f" ({expected} expected)"
+        )
+    return values.reshape(shape)
+
+
+def array_to_blob(array: np.ndarray, legacy_4d: bool = False) -> pb.BlobProto:
+    """A BlobProto holding ``array`` as float32.
+
+    ``legacy_4d`` writes num/channels/height/width instead of ``shape`` (the layout of
+    ``compute_image_mean``'s mean files); the array must then have at most 4 axes.
+    """
+    arr = np.asarray(array, dtype=np.float32)
+    blob = pb.BlobProto()
+    if legacy_4d:
+        if arr.ndim > 4:
+            raise ValueError(f"legacy 4-D blob needs at most 4 axes, got shape {arr.shape}")
+        n, c, h, w = (1,) * (4 - arr.ndim) + arr.shape
+        blob.num, blob.channels, blob.height, blob.width = n, c, h, w
+    else:
+        blob.shape.dim.extend(int(d) for d in arr.shape)
+    # Appending the packed field's bytes is ~10x faster than extending the repeated
+    # field element by element (a 42M-parameter FC layer takes 0.5 s instead of 7 s).
+    raw = arr.astype("<f4", copy=False).tobytes()
+    blob.MergeFromString(_BLOB_DATA_TAG + _varint(len(raw)) + raw)
+    return blob
+
+
+#: Wire tag of BlobProto.data (field 5, length-delimited because packed).
+_BLOB_DATA_TAG = bytes([5 << 3 | 2])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        if value:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def read_binaryproto(path: PathLike) -> np.ndarray:
+    """Read a ``.binaryproto`` mean file as a float32 array (usually 1 x C x H x W)."""
+    return blob_to_array(read_binary(path, pb.BlobProto), source=str(path))
+
+
+def write_binaryproto(path: PathLike, array: np.ndarray) -> Path:
+    """Write a mean file in ``compute_image_mean``'s layout (legacy 4-D BlobProto)."""
+    return write_binary(path, array_to_blob(array, legacy_4d=True))
+
+
+def net_weights(net: pb.NetParameter) -> dict[str, list[np.ndarray]]:
+    """Layer name -> list of parameter arrays, for every layer of ``net`` that has blobs."""
+    return {
+        layer.name: [
+            blob_to_array(b, source=f"layer {layer.name!r} blob {i}")
+            for i, b in enumerate(layer.blobs)
+        ]
+        for layer in net.layer
+        if len(layer.blobs)
+    }
+
+
+def weights_to_caffemodel(
+    net: pb.NetParameter, weights: Mapping[str, Sequence[np.ndarray]]
+) -> pb.NetParameter:
+    """A copy of ``net`` whose layers carry ``weights`` as blobs (what Caffe snapshots)."""
+    model = pb.NetParameter()
+    model.CopyFrom(net)
+    for layer in model.layer:
+        del layer.blobs[:]
+        for array in weights.get(layer.name, ()):
+            layer.blobs.append(array_to_blob(array))
+    return model

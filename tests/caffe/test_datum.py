@@ -1,0 +1,71 @@
+"""Datum records and LMDB databases in Caffe's layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcnn.caffe import pb
+from mcnn.caffe.datum import LmdbReader, LmdbWriter, array_to_datum, datum_to_array, record_key
+from mcnn.errors import CaffeFormatError
+
+
+def test_uint8_datum_is_chw_bytes() -> None:
+    image = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    datum = array_to_datum(image, label=7)
+    assert (datum.channels, datum.height, datum.width, datum.label) == (2, 3, 4, 7)
+    assert datum.data == image.tobytes()  # offset (c*H + h)*W + w
+    assert not datum.float_data
+    np.testing.assert_array_equal(datum_to_array(datum), image)
+
+
+def test_float_datum_uses_float_data() -> None:
+    image = np.linspace(-1, 1, 12, dtype=np.float32).reshape(1, 3, 4)
+    datum = array_to_datum(image)
+    assert not datum.data and len(datum.float_data) == 12
+    np.testing.assert_allclose(datum_to_array(datum), image)
+
+
+def test_datum_size_mismatch_is_reported() -> None:
+    datum = pb.Datum(channels=1, height=2, width=2, data=b"abc")
+    with pytest.raises(CaffeFormatError, match="3 data bytes for 1x2x2"):
+        datum_to_array(datum, source="rec 5")
+
+
+def test_encoded_png_datum_decodes() -> None:
+    cv2 = pytest.importorskip("cv2")
+    image = np.random.default_rng(0).integers(0, 255, (5, 6, 3), dtype=np.uint8)
+    ok, png = cv2.imencode(".png", image)
+    assert ok
+    datum = pb.Datum(data=png.tobytes(), encoded=True, label=1)
+    np.testing.assert_array_equal(datum_to_array(datum), image.transpose(2, 0, 1))
+
+
+def test_lmdb_write_read_in_key_order_with_map_growth(tmp_path: Path) -> None:
+    path = tmp_path / "train_lmdb"
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (2, 32, 32), dtype=np.uint8) for _ in range(40)]
+    # A 64 KiB initial map forces several doublings.
+    with LmdbWriter(path, initial_map_size=1 << 16, commit_every=7) as writer:
+        for i, image in enumerate(images):
+            writer.put(record_key(i, f"plate1/img{i}.tif"), array_to_datum(image, label=i % 3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train_lmdb"]
+    with LmdbReader(path) as reader:
+        assert len(reader) == 40
+        items = list(reader.items())
+    assert items[0][0] == b"00000000_plate1/img0.tif"
+    assert [k for k, _ in items] == sorted(k for k, _ in items)
+    np.testing.assert_array_equal(datum_to_array(items[13][1]), images[13])
+    assert items[13][1].label == 13 % 3
+
+
+def test_failed_lmdb_build_leaves_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "test_lmdb"
+    with pytest.raises(RuntimeError), LmdbWriter(path) as writer:
+        writer.put(record_key(0, "a"), array_to_datum(np.zeros((1, 2, 2), np.uint8)))
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(CaffeFormatError, match="not an LMDB folder"):
+        LmdbReader(path)

@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Generate an M-CNN, AlexNet or GoogLeNet as Caffe train_val and deploy prototxt.
+
+Examples:
+  python tools/make_net.py --scales 1..64 --summary
+  python tools/make_net.py --arch googlenet --preset hela --out prototxt/my_hela
+  python tools/make_net.py --preset demo --scales 1,2,4 --widths 8,8,16 --out nets/
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mcnn.cli import float_list, int_list, run
+from mcnn.errors import ConfigError
+from mcnn.nets import list_nets, summarize
+from mcnn.nets.emit import net_texts, write_texts
+from mcnn.nets.mcnn import parse_scales
+from mcnn.nets.presets import PRESETS, data_spec_for, get_preset
+from mcnn.nets.registry import build_net
+
+PROTOBUF_LIMIT = 2**31 - 1
+MCNN_ONLY = ("scales", "widths", "pool", "fusion_width", "fusion_pool", "fc_width", "dropout", "weight_filler")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", default="mcnn", choices=list_nets(), help="architecture (default mcnn)")
+    p.add_argument("--preset", default="bbbc021",
+                   help=f"dataset defaults: {', '.join(PRESETS)} (default bbbc021)")
+    g = p.add_argument_group("M-CNN options (defaults: the reconstruction documented in the file header)")
+    g.add_argument("--scales", help="scales: A..B (powers of two, e.g. 1..64) or a list, e.g. 1,2,4")
+    g.add_argument("--widths", help="kernel maps of each pathway's convs, one per scale, e.g. 16,16,16,32,32,32,64")
+    g.add_argument("--pool", choices=("MAX", "AVE"), help="pooling for subsampling and merging (default MAX)")
+    g.add_argument("--fusion-width", type=int, help="outputs of the 1x1 fusion conv (default 1024)")
+    g.add_argument("--fusion-pool", type=int, help="MAX pool after the fusion conv, 0 = none (default 2)")
+    g.add_argument("--fc-width", type=int, help="units of the first FC layer (default 512, the paper's)")
+    g.add_argument("--dropout", type=float, help="dropout ratio after the first FC layer (default 0 = none)")
+    g.add_argument("--weight-filler", choices=("xavier", "msra", "gaussian"), help="weight init (default xavier)")
+    d = p.add_argument_group("data (defaults from --preset)")
+    d.add_argument("--channels", type=int, help="input channels")
+    d.add_argument("--classes", type=int, help="number of phenotype classes N_p")
+    d.add_argument("--height", type=int, help="image height in pixels")
+    d.add_argument("--width", type=int, help="image width in pixels")
+    d.add_argument("--crop", type=int, help="square crop size, 0 = whole image (default: none for mcnn, "
+                                             "227/224 for alexnet/googlenet on larger images)")
+    d.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                   help="random horizontal flips in training (default off)")
+    d.add_argument("--mean-file", help="mean .binaryproto subtracted from each image")
+    d.add_argument("--mean-value", help="mean per channel (or one for all), comma list")
+    d.add_argument("--scale", type=float, help="multiplier after mean subtraction (default 1/256)")
+    d.add_argument("--train-source", help="training LMDB (default data/<preset>/train_lmdb)")
+    d.add_argument("--test-source", help="test LMDB (default data/<preset>/test_lmdb)")
+    d.add_argument("--batch", type=int, help="training batch size")
+    d.add_argument("--test-batch", type=int, help="test batch size (default = --batch)")
+    o = p.add_argument_group("output")
+    o.add_argument("--name", help="net name written in the files (default the architecture's)")
+    o.add_argument("--out", type=Path, help="write <prefix>_train_val.prototxt and <prefix>_deploy.prototxt here")
+    o.add_argument("--prefix", help="file name prefix (default the architecture)")
+    o.add_argument("--summary", action="store_true",
+                   help="print a per-layer table (shapes, parameters, mult-adds) of the deploy net")
+    o.add_argument("--print", dest="print_variant", choices=("train_val", "deploy"), default="train_val",
+                   help="without --out or --summary, which net to print (default train_val)")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    preset = get_preset(args.preset)
+    mcnn_options = {}
+    if args.scales is not None:
+        mcnn_options["scales"] = parse_scales(args.scales)
+    if args.widths is not None:
+        mcnn_options["pathway_widths"] = int_list(args.widths, "--widths")
+    for key in ("pool", "fusion_width", "fusion_pool", "fc_width", "dropout", "weight_filler"):
+        if getattr(args, key) is not None:
+            mcnn_options[key] = getattr(args, key)
+    if args.arch != "mcnn":
+        given = [f"--{k.replace('_', '-')}" for k in MCNN_ONLY if getattr(args, k) is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply to --arch mcnn")
+    mean_values = float_list(args.mean_value, "--mean-value") if args.mean_value else None
+    batch = args.batch
+    data = data_spec_for(
+        preset, args.arch,
+        channels=args.channels, classes=args.classes, height=args.height, width=args.width,
+        crop=args.crop, mirror=args.mirror, mean_file=args.mean_file, mean_values=mean_values,
+        scale=args.scale, train_source=args.train_source, test_source=args.test_source,
+        train_batch=batch, test_batch=args.test_batch or batch,
+        class_names=() if args.classes not in (None, preset.classes) else None,
+    )
+    # Shapes are always checked, so no file is written for a net that cannot run.
+    deploy = build_net(args.arch, data, deploy=True, **({"name": args.name} if args.name else {}), **mcnn_options)
+    summary = summarize(deploy.net)
+    if args.summary:
+        print(summary.format())
+    if summary.caffemodel_bytes >= PROTOBUF_LIMIT:
+        print(f"make_net: warning: {summary.params:,} parameters need a "
+              f"{summary.caffemodel_bytes / 2**30:.1f} GiB caffemodel, beyond protobuf's 2 GiB limit; "
+              "Caffe could not snapshot this net (use coarser scales, --fusion-pool or a crop)",
+              file=sys.stderr)
+    command = "python tools/make_net.py " + shlex.join(sys.argv[1:])
+    header = [f"Dataset preset {preset.name!r} ({preset.title}) with the options of the command.",
+              f"Generated by `{command.strip()}`."]
+    texts = net_texts(args.arch, data, header, name=args.name, **mcnn_options)
+    if args.out is not None:
+        prefix = args.prefix or args.arch
+        paths = write_texts({args.out / f"{prefix}_{variant}.prototxt": text for variant, text in texts.items()})
+        for path in paths:
+            print(f"wrote {path}", file=sys.stderr)
+    elif not args.summary:
+        sys.stdout.write(texts[args.print_variant])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run("make_net", lambda: main(get_args_parser().parse_args())))
