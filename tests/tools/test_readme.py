@@ -13,27 +13,29 @@ import pytest
 from tests.conftest import ROOT
 
 
-def readme_commands() -> list[str]:
+def readme_blocks() -> list[list[str]]:
+    """The `python tools/...` lines of each bash block, in order (a block's lines build on each other)."""
     text = (ROOT / "README.md").read_text()
-    commands = []
+    blocks = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-        for line in block.splitlines():
-            line = line.split("  #")[0].strip()
-            if line.startswith("python tools/"):
-                commands.append(line)
-    return commands
+        commands = [line.split("  #")[0].strip() for line in block.splitlines()]
+        commands = [c for c in commands if c.startswith("python tools/")]
+        if commands:
+            blocks.append(commands)
+    return blocks
 
 
 def test_readme_has_commands() -> None:
-    assert len(readme_commands()) >= 4
+    assert sum(len(b) for b in readme_blocks()) >= 4
 
 
-@pytest.mark.parametrize("command", readme_commands())
-def test_readme_command_runs(command: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("commands", readme_blocks(), ids=lambda b: b[0][:60])
+def test_readme_block_runs(commands: list[str], tmp_path: Path) -> None:
     # Run in a scratch folder that sees the checkout's tools and committed files.
     for name in ("tools", "mcnn", "prototxt", "solvers"):
         (tmp_path / name).symlink_to(ROOT / name)
-    argv = shlex.split(command)
-    argv[0] = sys.executable
-    out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    for command in commands:
+        argv = shlex.split(command)
+        argv[0] = sys.executable
+        out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True)
+        assert out.returncode == 0, f"{command}: {out.stderr}"
