@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The PyTorch build for the engine: this pin takes the CPU wheel on the project's machines; for a
+# CUDA build pick the command at https://pytorch.org/get-started/ and run `make TORCH=... install`.
+TORCH ?= torch==2.13.0
 
 .PHONY: install test lint proto prototxt check-prototxt clean
 
@@ -10,7 +13,8 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet '$(TORCH)'
+	$(PY) -m pip install --quiet -e '.[engine,test]'
 	touch $@
 
 test: install
