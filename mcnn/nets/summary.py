@@ -9,15 +9,14 @@ the M-CNN these are the pathways and their kernel maps (624 in the paper).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mcnn.caffe import shapes
+from mcnn.caffe.infer import Shape, infer_layer
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.errors import ShapeError
-
-Shape = tuple[int, ...]
 
 
 @dataclass
@@ -100,13 +99,6 @@ class NetSummary:
         return "\n".join(out)
 
 
-def _count(shape: Shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def summarize(net: pb.NetParameter, input_shapes: Mapping[str, Shape] | None = None,
               phase: int = pb.TEST) -> NetSummary:
     """Summarise ``net`` for ``phase``.
@@ -123,93 +115,19 @@ def summarize(net: pb.NetParameter, input_shapes: Mapping[str, Shape] | None = N
     return NetSummary(name=net.name, rows=rows, concats=_concat_branches(net))
 
 
-def _bottom(layer: pb.LayerParameter, blobs: Mapping[str, Shape], i: int = 0) -> Shape:
-    try:
-        name = layer.bottom[i]
-    except IndexError:
-        raise ShapeError(f"layer {layer.name!r} ({layer.type}) needs a bottom blob") from None
-    if name not in blobs:
-        raise ShapeError(f"layer {layer.name!r}: bottom blob {name!r} is not produced by an earlier layer")
-    return blobs[name]
-
-
-def _spatial(layer: pb.LayerParameter, shape: Shape) -> tuple[int, int, int]:
-    if len(shape) != 3:
-        raise ShapeError(f"layer {layer.name!r} ({layer.type}) needs a C x H x W input, got {shape}")
-    return shape[0], shape[1], shape[2]
-
-
 def _layer_row(layer: pb.LayerParameter, blobs: dict[str, Shape], given: Mapping[str, Shape]) -> LayerRow:
-    t, name = layer.type, layer.name
-    params = macs = 0
-    param_shapes: list[Shape] = []
-    tops = list(layer.top)
-    if t == "Input":
-        dims = layer.input_param.shape
-        if not dims:
-            raise ShapeError(f"layer {name!r}: Input layer without input_param.shape")
-        out_shapes = [tuple(int(d) for d in (dims[i] if len(dims) > 1 else dims[0]).dim[1:])
-                      for i in range(len(tops))]
-    elif t in ("Data", "ImageData", "HDF5Data"):
-        out_shapes = []
-        for top in tops:
-            if top in given:
-                out_shapes.append(tuple(given[top]))
-            elif top == "label":
-                out_shapes.append(())
-            else:
-                raise ShapeError(f"layer {name!r}: the shape of data blob {top!r} must be given")
-    elif t == "Convolution":
-        c, h, w = _spatial(layer, _bottom(layer, blobs))
-        p = layer.convolution_param
-        win = shapes.conv_window(p, name)
-        oh, ow = shapes.conv_output_hw(win, (h, w), name)
-        group = p.group or 1
-        if c % group or p.num_output % group:
-            raise ShapeError(f"layer {name!r}: group {group} must divide {c} input and {p.num_output} output channels")
-        per_out = (c // group) * win.kernel[0] * win.kernel[1]
-        param_shapes = [(p.num_output, c // group, *win.kernel)] + ([(p.num_output,)] if p.bias_term else [])
-        macs = p.num_output * oh * ow * per_out
-        out_shapes = [(p.num_output, oh, ow)]
-    elif t == "Pooling":
-        c, h, w = _spatial(layer, _bottom(layer, blobs))
-        p = layer.pooling_param
-        win = shapes.pool_window(p, (h, w), name)
-        ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
-        out_shapes = [(c, *shapes.pool_output_hw(win, (h, w), name, ceil_mode))]
-    elif t == "InnerProduct":
-        shape = _bottom(layer, blobs)
-        p = layer.inner_product_param
-        axis = p.axis - 1 if p.axis > 0 else len(shape) + 1 + p.axis - 1
-        k = _count(shape[axis:])
-        weight = (k, p.num_output) if p.transpose else (p.num_output, k)
-        param_shapes = [weight] + ([(p.num_output,)] if p.bias_term else [])
-        macs = k * p.num_output
-        out_shapes = [(*shape[:axis], p.num_output)]
-    elif t == "Concat":
-        parts = [_bottom(layer, blobs, i) for i in range(len(layer.bottom))]
-        axis = (layer.concat_param.axis if layer.concat_param.HasField("axis") else 1) - 1
-        rest = {p[:axis] + p[axis + 1:] for p in parts}
-        if len(rest) != 1:
-            raise ShapeError(f"layer {name!r}: Concat inputs differ outside axis {axis + 1}: "
-                             + ", ".join("x".join(map(str, p)) for p in parts))
-        first = parts[0]
-        out_shapes = [(*first[:axis], sum(p[axis] for p in parts), *first[axis + 1:])]
-    elif t == "Flatten":
-        shape = _bottom(layer, blobs)
-        out_shapes = [(_count(shape),)]
-    elif t in ("ReLU", "Dropout", "LRN", "Softmax", "Sigmoid", "TanH"):
-        out_shapes = [_bottom(layer, blobs)]
-    elif t in ("SoftmaxWithLoss", "Accuracy"):
-        _bottom(layer, blobs)
-        out_shapes = [()] * len(tops)
-    else:
-        raise ShapeError(f"layer {name!r}: layer type {t!r} is not supported by the summary")
-    for top, shape in zip(tops, out_shapes, strict=False):
+    bottoms = []
+    for name in layer.bottom:
+        if name not in blobs:
+            raise ShapeError(f"layer {layer.name!r}: bottom blob {name!r} is not produced by an earlier layer")
+        bottoms.append(blobs[name])
+    inferred = infer_layer(layer, bottoms, dict(given))
+    for top, shape in zip(layer.top, inferred.tops, strict=False):
         blobs[top] = shape
-    params = sum(_count(shape) for shape in param_shapes)
-    return LayerRow(name=name, type=t, top=tops[0] if tops else "", shape=out_shapes[0] if out_shapes else (),
-                    params=params, macs=macs, param_shapes=param_shapes)
+    return LayerRow(name=layer.name, type=layer.type, top=layer.top[0] if layer.top else "",
+                    shape=inferred.tops[0] if inferred.tops else (),
+                    params=sum(math.prod(s) for s in inferred.params), macs=inferred.macs,
+                    param_shapes=inferred.params)
 
 
 def _concat_branches(net: pb.NetParameter) -> list[ConcatBranches]:

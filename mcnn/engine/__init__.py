@@ -1,0 +1,12 @@
+"""The PyTorch engine: runs Caffe prototxt, solver and LMDB files with Caffe's semantics.
+
+- :func:`load_net` / :class:`Net`: a net for one phase, weights from ``.caffemodel`` files,
+  forward on numpy arrays or tensors, every named blob available (features, probabilities).
+- :class:`Trainer` / :func:`train`: Caffe's solver loop, writing Caffe's snapshots.
+"""
+
+from mcnn.engine.net import LearnableBlob, Net, WeightsError, load_net
+from mcnn.engine.trainer import Trainer, TrainingError, TrainOptions, TrainResult
+
+__all__ = ["LearnableBlob", "Net", "TrainOptions", "TrainResult", "Trainer", "TrainingError", "WeightsError",
+           "load_net"]

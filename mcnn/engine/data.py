@@ -1,0 +1,256 @@
+"""Caffe's Data layer: LMDB records in key order, transformed like Caffe's DataTransformer.
+
+Batch ``b`` of a Data layer holds the records at stream positions ``b*B .. b*B+B-1`` (modulo
+the database size, so reading wraps around as Caffe's cursor does). With several training
+processes, process ``r`` of ``W`` takes every W-th record of the stream (Caffe's multi-GPU
+data split), so together they read what one process with batch ``W*B`` would.
+
+Random crops and mirrors are drawn from a generator seeded by (seed, phase, stream
+position): a batch is the same whichever process or worker builds it, and a resumed run
+sees exactly the batches an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mcnn.caffe import io as cio
+from mcnn.caffe.datum import datum_to_array
+from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.errors import CaffeFormatError, McnnError
+
+
+class DataError(McnnError, ValueError):
+    """An LMDB is missing, empty or holds records that don't fit the Data layer."""
+
+
+class LmdbRecords:
+    """Random access to an LMDB's records in key order; safe to use from worker processes."""
+
+    def __init__(self, path: str | os.PathLike[str], layer: str = "data"):
+        self.path = Path(path)
+        self.layer = layer
+        if not (self.path / "data.mdb").is_file():
+            raise DataError(f"layer {layer!r}: LMDB {self.path} does not exist (no data.mdb); "
+                            "prepare the dataset first (data_prep/prepare.py)")
+        self._env = None
+        self._pid = -1
+        with self._open().begin() as txn:
+            self.keys: list[bytes] = [bytes(k) for k in txn.cursor().iternext(keys=True, values=False)]
+        if not self.keys:
+            raise DataError(f"layer {layer!r}: LMDB {self.path} is empty")
+        first = self.datum(0)
+        self.shape = datum_to_array(first, source=f"{self.path} record {self.keys[0].decode()}").shape
+
+    def _open(self) -> Any:  # an lmdb.Environment, opened once per process
+        import lmdb
+
+        if self._env is not None and self._pid != os.getpid():
+            # A forked worker inherits the parent's handle: close the copy (the database is
+            # opened without locks, so this does not touch the parent) and open its own.
+            self._env.close()
+            self._env = None
+        if self._env is None:
+            self._env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, max_readers=512)
+            self._pid = os.getpid()
+        return self._env
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_env"] = None
+        state["_pid"] = -1
+        return state
+
+    def datum(self, index: int) -> pb.Datum:
+        """The record at ``index`` (modulo the size)."""
+        key = self.keys[index % len(self.keys)]
+        with self._open().begin() as txn:
+            value = txn.get(key)
+        return pb.Datum.FromString(value)
+
+    def image(self, index: int) -> tuple[np.ndarray, int]:
+        """(C x H x W image, label) of the record at ``index``; shapes must match the first record's."""
+        key = self.keys[index % len(self.keys)]
+        datum = self.datum(index)
+        image = datum_to_array(datum, source=f"{self.path} record {key.decode()}")
+        if image.shape != self.shape:
+            raise DataError(
+                f"{self.path} record {key.decode()}: shape {'x'.join(map(str, image.shape))} differs from the "
+                f"first record's {'x'.join(map(str, self.shape))}")
+        return image, datum.label
+
+
+class Transformer:
+    """Caffe's DataTransformer for one phase: crop, mirror, ``(x - mean) * scale``.
+
+    TRAIN crops at a random offset, TEST at the centre; with ``mirror`` the crop is flipped
+    left-right with probability 1/2 in either phase (as in Caffe). A mean file is subtracted
+    at the crop's position before the flip.
+    """
+
+    def __init__(self, param: pb.TransformationParameter, phase: int, image_shape: Sequence[int],
+                 layer: str = "data", base_dir: Path | None = None):
+        self.phase = phase
+        self.scale = float(param.scale)
+        self.mirror = bool(param.mirror)
+        self.crop = int(param.crop_size)
+        self.force_gray = bool(param.force_gray)
+        self.force_color = bool(param.force_color)
+        c, h, w = image_shape
+        if self.force_gray:
+            c = 1
+        elif self.force_color:
+            c = 3
+        self.in_shape = (c, h, w)
+        if self.crop and (self.crop > h or self.crop > w):
+            raise DataError(f"layer {layer!r}: crop_size {self.crop} is larger than the {h}x{w} images")
+        self.mean: np.ndarray | None = None
+        if param.mean_file and len(param.mean_value):
+            raise DataError(f"layer {layer!r}: give mean_file or mean_value, not both")
+        if param.mean_file:
+            path = Path(param.mean_file)
+            if not path.is_file() and base_dir is not None and (base_dir / path).is_file():
+                path = base_dir / path
+            try:
+                mean = cio.read_binaryproto(path)
+            except CaffeFormatError as exc:
+                raise DataError(f"layer {layer!r}: mean_file: {exc}") from None
+            mean = mean.reshape(mean.shape[-3:]) if mean.ndim >= 3 else mean
+            if tuple(mean.shape) != (c, h, w):
+                raise DataError(f"layer {layer!r}: mean_file {path} is {'x'.join(map(str, mean.shape))}, "
+                                f"the images are {c}x{h}x{w}")
+            self.mean = mean.astype(np.float32)
+        elif len(param.mean_value):
+            values = list(param.mean_value)
+            if len(values) not in (1, c):
+                raise DataError(f"layer {layer!r}: {len(values)} mean_value entries for {c} channels")
+            self.mean = np.asarray(values * (c if len(values) == 1 else 1), np.float32).reshape(c, 1, 1)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.in_shape
+        return (c, self.crop, self.crop) if self.crop else (c, h, w)
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Transform one C x H x W image (uint8 or float) into float32."""
+        if self.force_gray and image.shape[0] != 1:
+            image = _to_gray(image)
+        elif self.force_color and image.shape[0] == 1:
+            image = np.repeat(image, 3, axis=0)
+        _, h, w = image.shape
+        if self.crop:
+            if self.phase == pb.TRAIN:
+                top = int(rng.integers(h - self.crop + 1))
+                left = int(rng.integers(w - self.crop + 1))
+            else:
+                top, left = (h - self.crop) // 2, (w - self.crop) // 2
+            window = (slice(None), slice(top, top + self.crop), slice(left, left + self.crop))
+        else:
+            window = (slice(None), slice(None), slice(None))
+        out = image[window].astype(np.float32)
+        if self.mean is not None:
+            out -= self.mean if self.mean.shape[1:] == (1, 1) else self.mean[window]
+        if self.scale != 1.0:
+            out *= np.float32(self.scale)
+        if self.mirror and rng.integers(2):
+            out = out[:, :, ::-1]
+        return np.ascontiguousarray(out)
+
+
+def _to_gray(image: np.ndarray) -> np.ndarray:
+    # OpenCV's BGR -> gray weights, as Caffe decodes with cv::IMREAD_GRAYSCALE.
+    b, g, r = image.astype(np.float32)[:3]
+    gray = 0.114 * b + 0.587 * g + 0.299 * r
+    return (np.round(gray).astype(image.dtype) if image.dtype == np.uint8 else gray)[None]
+
+
+class DataFeed:
+    """The batches one Data layer produces, by batch number (see the module docstring)."""
+
+    def __init__(self, layer: pb.LayerParameter, phase: int, seed: int, rank: int = 0, world: int = 1,
+                 base_dir: Path | None = None):
+        dp = layer.data_param
+        if dp.backend != pb.DataParameter.LMDB:
+            raise DataError(f"layer {layer.name!r}: only backend: LMDB is supported (Caffe's default is LEVELDB; "
+                            "add `backend: LMDB` to data_param)")
+        if dp.batch_size < 1:
+            raise DataError(f"layer {layer.name!r}: data_param.batch_size must be set")
+        source = Path(dp.source)
+        if not source.exists() and base_dir is not None and (base_dir / source).exists():
+            source = base_dir / source
+        self.name = layer.name
+        self.records = LmdbRecords(source, layer.name)
+        self.batch_size = int(dp.batch_size)
+        self.phase, self.seed, self.rank, self.world = phase, seed, rank, world
+        self.tops = list(layer.top)
+        tp = pb.TransformationParameter()
+        tp.CopyFrom(layer.transform_param)
+        # Caffe still honours the deprecated DataParameter copies of these fields.
+        if dp.HasField("scale") and not tp.HasField("scale"):
+            tp.scale = dp.scale
+        if dp.mean_file and not tp.mean_file:
+            tp.mean_file = dp.mean_file
+        if dp.crop_size and not tp.crop_size:
+            tp.crop_size = dp.crop_size
+        if dp.mirror and not tp.mirror:
+            tp.mirror = dp.mirror
+        self.transformer = Transformer(tp, phase, self.records.shape, layer.name, base_dir)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """Per-image shape of the ``data`` top (after crop)."""
+        return self.transformer.out_shape
+
+    def positions(self, batch: int) -> list[int]:
+        """Stream positions (record indices before the modulo) of batch ``batch`` on this process."""
+        start = batch * self.batch_size
+        return [(start + j) * self.world + self.rank for j in range(self.batch_size)]
+
+    def batch(self, batch: int) -> dict[str, torch.Tensor]:
+        """``{data: B x C x H x W float32, label: B float32}`` for batch number ``batch``."""
+        images, labels = [], []
+        for pos in self.positions(batch):
+            image, label = self.records.image(pos)
+            rng = np.random.default_rng([self.seed, self.phase, pos])
+            images.append(self.transformer(image, rng))
+            labels.append(label)
+        out = {self.tops[0]: torch.from_numpy(np.stack(images))}
+        if len(self.tops) > 1:
+            out[self.tops[1]] = torch.tensor(labels, dtype=torch.float32)
+        return out
+
+
+class _BatchDataset(torch.utils.data.Dataset):
+    def __init__(self, feeds: Sequence[DataFeed], start: int, count: int, step: int = 1):
+        self.feeds, self.start, self.count, self.step = list(feeds), start, count, step
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for feed in self.feeds:
+            out.update(feed.batch(self.start + i * self.step))
+        return out
+
+
+def batches(feeds: Sequence[DataFeed], start: int, count: int, workers: int = 0,
+            pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    """An iterator over ``count`` consecutive batch numbers from ``start`` of every feed.
+
+    With ``workers`` > 0 records are decoded and transformed in that many processes while
+    the net computes; the batches and their order are the same either way.
+    """
+    dataset = _BatchDataset(feeds, start, count)
+    return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
+                                       pin_memory=pin_memory, persistent_workers=False,
+                                       prefetch_factor=2 if workers else None)

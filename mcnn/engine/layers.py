@@ -1,0 +1,291 @@
+"""Forward computations of Caffe's layers in PyTorch, with Caffe's semantics.
+
+Each layer is a small object built from its LayerParameter; ``forward`` takes the bottom
+tensors (batch first) and the layer's learnable blobs and returns the tops. Shapes are
+checked beforehand by :func:`mcnn.caffe.infer.infer_layer`, so errors name the layer.
+Backward passes come from autograd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from mcnn.caffe import shapes
+from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.errors import McnnError
+
+Tensor = torch.Tensor
+
+
+class LabelError(McnnError, ValueError):
+    """A label in a batch is outside 0..N_p-1 (and is not the ignore_label)."""
+
+
+class Layer:
+    """Base class: ``type`` names the Caffe type; ``loss`` marks layers whose top is a loss."""
+
+    type: ClassVar[str] = ""
+    loss: ClassVar[bool] = False
+
+    def __init__(self, param: pb.LayerParameter):
+        self.param = param
+        self.name = param.name
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Layer]] = {}
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    REGISTRY[cls.type] = cls
+    return cls
+
+
+@register
+class Convolution(Layer):
+    type = "Convolution"
+
+    def __init__(self, param: pb.LayerParameter):
+        super().__init__(param)
+        p = param.convolution_param
+        self.window = shapes.conv_window(p, param.name)
+        self.group = p.group or 1
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        bias = params[1] if len(params) > 1 else None
+        w = self.window
+        return [F.conv2d(bottoms[0], params[0], bias, stride=w.stride, padding=w.pad, dilation=w.dilation,
+                         groups=self.group)]
+
+
+@register
+class Pooling(Layer):
+    """MAX/AVE pooling with Caffe's CEIL output size and divisor rules.
+
+    PyTorch's ``ceil_mode=True`` drops a last window that starts in the padding exactly as
+    Caffe does, pads MAX windows with -inf (a clipped window), and with
+    ``count_include_pad=True`` divides AVE windows by their extent clipped at input+pad, which
+    is Caffe's divisor. PyTorch only allows pad <= kernel/2; larger pads are padded explicitly.
+    """
+
+    type = "Pooling"
+
+    def __init__(self, param: pb.LayerParameter):
+        super().__init__(param)
+        p = param.pooling_param
+        self.method = p.pool
+        self.ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
+        self.global_pooling = p.global_pooling
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        x = bottoms[0]
+        hw = (x.shape[2], x.shape[3])
+        w = shapes.pool_window(self.param.pooling_param, hw, self.name)
+        out_hw = shapes.pool_output_hw(w, hw, self.name, self.ceil_mode)
+        if self.method == pb.PoolingParameter.MAX:
+            if all(p <= k // 2 for p, k in zip(w.pad, w.kernel, strict=True)):
+                y = F.max_pool2d(x, w.kernel, w.stride, w.pad, ceil_mode=self.ceil_mode)
+            else:
+                y = F.max_pool2d(_pad_to(x, w, out_hw, float("-inf")), w.kernel, w.stride)
+        else:
+            if all(p <= k // 2 for p, k in zip(w.pad, w.kernel, strict=True)):
+                y = F.avg_pool2d(x, w.kernel, w.stride, w.pad, ceil_mode=self.ceil_mode, count_include_pad=True)
+            else:
+                y = _ave_pool_explicit(x, w, out_hw)
+        if tuple(y.shape[2:]) != out_hw:
+            raise AssertionError(f"layer {self.name!r}: pooled to {tuple(y.shape[2:])}, Caffe gives {out_hw}")
+        return [y]
+
+
+def _pad_to(x: Tensor, w: shapes.Window2d, out_hw: tuple[int, int], value: float) -> Tensor:
+    """Pad ``x`` by ``w.pad`` and then on the bottom/right so every output window is complete."""
+    need = [(out_hw[i] - 1) * w.stride[i] + w.kernel[i] for i in range(2)]
+    extra = [max(0, need[i] - (x.shape[2 + i] + 2 * w.pad[i])) for i in range(2)]
+    return F.pad(x, (w.pad[1], w.pad[1] + extra[1], w.pad[0], w.pad[0] + extra[0]), value=value)
+
+
+def _ave_pool_explicit(x: Tensor, w: shapes.Window2d, out_hw: tuple[int, int]) -> Tensor:
+    summed = F.avg_pool2d(_pad_to(x, w, out_hw, 0.0), w.kernel, w.stride, divisor_override=1)
+    divisors = []
+    for axis in range(2):
+        size, k, s, p = x.shape[2 + axis], w.kernel[axis], w.stride[axis], w.pad[axis]
+        starts = torch.arange(out_hw[axis]) * s - p
+        ends = torch.clamp(starts + k, max=size + p)
+        divisors.append((ends - starts).to(x.dtype))
+    return summed / (divisors[0][:, None] * divisors[1][None, :]).to(x.device)
+
+
+@register
+class ReLU(Layer):
+    type = "ReLU"
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        slope = self.param.relu_param.negative_slope
+        return [F.leaky_relu(bottoms[0], slope) if slope else F.relu(bottoms[0])]
+
+
+@register
+class Concat(Layer):
+    type = "Concat"
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        p = self.param.concat_param
+        axis = p.axis if p.HasField("axis") or not p.HasField("concat_dim") else p.concat_dim
+        return [torch.cat(list(bottoms), dim=axis)]
+
+
+@register
+class InnerProduct(Layer):
+    type = "InnerProduct"
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        p = self.param.inner_product_param
+        x = bottoms[0]
+        axis = p.axis if p.axis >= 0 else p.axis + x.dim()
+        flat = x.reshape(*x.shape[:axis], -1)
+        weight = params[0].t() if p.transpose else params[0]
+        bias = params[1] if len(params) > 1 else None
+        return [F.linear(flat, weight, bias)]
+
+
+@register
+class Dropout(Layer):
+    """Inverted dropout: in TRAIN keep with probability 1-p and scale by 1/(1-p); identity in TEST."""
+
+    type = "Dropout"
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        ratio = self.param.dropout_param.dropout_ratio
+        return [F.dropout(bottoms[0], ratio, training=train) if ratio else bottoms[0]]
+
+
+@register
+class LRN(Layer):
+    """Local response normalisation.
+
+    ACROSS_CHANNELS: y = x / (k + alpha/n * sum of x^2 over n neighbouring channels)^beta.
+    WITHIN_CHANNEL: y = x / (1 + alpha/n^2 * sum of x^2 over an n x n window)^beta; Caffe
+    builds it from an AVE pooling and a Power layer with shift 1, so ``k`` is not used.
+    """
+
+    type = "LRN"
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        p = self.param.lrn_param
+        x = bottoms[0]
+        if p.norm_region == pb.LRNParameter.ACROSS_CHANNELS:
+            return [F.local_response_norm(x, p.local_size, alpha=p.alpha, beta=p.beta, k=p.k)]
+        pad = (p.local_size - 1) // 2
+        mean_sq = F.avg_pool2d(x * x, p.local_size, 1, pad, count_include_pad=True)
+        return [x * torch.pow(1 + p.alpha * mean_sq, -p.beta)]
+
+
+@register
+class Flatten(Layer):
+    type = "Flatten"
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        p = self.param.flatten_param
+        x = bottoms[0]
+        end = p.end_axis if p.end_axis >= 0 else p.end_axis + x.dim()
+        return [torch.flatten(x, p.axis, end)]
+
+
+@register
+class Softmax(Layer):
+    type = "Softmax"
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        return [F.softmax(bottoms[0], dim=self.param.softmax_param.axis)]
+
+
+def _check_labels(layer: str, labels: Tensor, classes: int, ignore: int | None) -> None:
+    valid = labels if ignore is None else labels[labels != ignore]
+    if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= classes):
+        bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
+        raise LabelError(f"layer {layer!r}: label {bad} is outside 0..{classes - 1} "
+                         f"(the net has {classes} classes)")
+
+
+def _as_class_axis(scores: Tensor, labels: Tensor, axis: int) -> tuple[Tensor, Tensor]:
+    """Scores as (outer*inner, C) and labels as (outer*inner,), Caffe's outer/inner layout."""
+    axis = axis if axis >= 0 else axis + scores.dim()
+    classes = scores.shape[axis]
+    moved = scores.movedim(axis, -1).reshape(-1, classes)
+    return moved, labels.reshape(-1).long()
+
+
+@register
+class SoftmaxWithLoss(Layer):
+    """Softmax cross-entropy; probabilities are clamped at FLT_MIN before the log, as in Caffe."""
+
+    type = "SoftmaxWithLoss"
+    loss = True
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        lp = self.param.loss_param
+        ignore = lp.ignore_label if lp.HasField("ignore_label") else None
+        scores, labels = _as_class_axis(bottoms[0], bottoms[1], self.param.softmax_param.axis)
+        _check_labels(self.name, labels, scores.shape[1], ignore)
+        keep = torch.ones_like(labels, dtype=torch.bool) if ignore is None else labels != ignore
+        prob = F.softmax(scores, dim=1)
+        picked = prob.gather(1, labels.clamp(0, scores.shape[1] - 1)[:, None])[:, 0]
+        nll = -torch.log(torch.clamp(picked, min=torch.finfo(torch.float32).tiny))
+        total = (nll * keep).sum()
+        mode = lp.normalization
+        if not lp.HasField("normalization") and lp.HasField("normalize"):
+            mode = pb.LossParameter.VALID if lp.normalize else pb.LossParameter.BATCH_SIZE
+        if mode == pb.LossParameter.FULL:
+            normalizer = float(labels.numel())
+        elif mode == pb.LossParameter.VALID:
+            normalizer = float(keep.sum())
+        elif mode == pb.LossParameter.BATCH_SIZE:
+            normalizer = float(bottoms[0].shape[0])
+        else:
+            normalizer = 1.0
+        return [total / max(normalizer, 1.0)]
+
+
+@register
+class Accuracy(Layer):
+    """Top-k accuracy over non-ignored labels; an optional second top holds per-class accuracy."""
+
+    type = "Accuracy"
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        ap = self.param.accuracy_param
+        ignore = ap.ignore_label if ap.HasField("ignore_label") else None
+        with torch.no_grad():
+            scores, labels = _as_class_axis(bottoms[0], bottoms[1], ap.axis)
+            classes = scores.shape[1]
+            _check_labels(self.name, labels, classes, ignore)
+            keep = torch.ones_like(labels, dtype=torch.bool) if ignore is None else labels != ignore
+            scores, labels = scores[keep], labels[keep]
+            # Caffe counts a hit when fewer than top_k other scores are >= the true class's
+            # score (ties count against the prediction).
+            true = scores.gather(1, labels[:, None])
+            correct = (scores >= true).sum(dim=1) - 1 < ap.top_k
+            tops = [correct.float().mean() if labels.numel() else scores.new_zeros(())]
+            if len(self.param.top) > 1:
+                per_class = torch.zeros(classes, device=scores.device)
+                for c in range(classes):
+                    mask = labels == c
+                    if mask.any():
+                        per_class[c] = correct[mask].float().mean()
+                tops.append(per_class)
+        return tops
+
+
+def make_layer(param: pb.LayerParameter) -> Layer:
+    """The engine layer for ``param`` (Input and Data layers are fed by the caller)."""
+    cls = REGISTRY.get(param.type)
+    if cls is None:
+        raise McnnError(f"layer {param.name!r}: type {param.type!r} has no engine implementation")
+    return cls(param)
+

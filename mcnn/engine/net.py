@@ -1,0 +1,298 @@
+"""A Caffe net as a PyTorch computation: built from a NetParameter for one phase.
+
+The net keeps Caffe's vocabulary: named blobs (in-place layers rebind the name), the
+learnable blobs of each layer in Caffe's order with their lr_mult/decay_mult, loss weights
+(1 for a loss layer's first top unless given), and net outputs (blobs no layer consumes).
+Weights load from and save to ``.caffemodel`` files by layer name, as Caffe does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from mcnn.caffe import io as cio
+from mcnn.caffe.infer import Shape, infer_layer
+from mcnn.caffe.netstate import filter_net
+from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.engine.fillers import fill
+from mcnn.engine.layers import Layer, make_layer
+from mcnn.errors import CaffeFormatError, McnnError, ShapeError
+
+PathLike = str | os.PathLike[str]
+FEED_TYPES = ("Input", "Data")
+
+
+class WeightsError(McnnError, ValueError):
+    """A caffemodel does not fit the net (blob count or shape), named by layer."""
+
+
+@dataclass
+class LearnableBlob:
+    """One learnable blob of one layer, with its Caffe learning-rate and decay multipliers."""
+
+    layer: str
+    index: int
+    tensor: torch.nn.Parameter
+    lr_mult: float = 1.0
+    decay_mult: float = 1.0
+
+
+@dataclass
+class _Entry:
+    param: pb.LayerParameter
+    impl: Layer | None
+    bottoms: list[str]
+    tops: list[str]
+    blobs: list[LearnableBlob] = field(default_factory=list)
+    loss_weights: list[float] = field(default_factory=list)
+
+
+class Net:
+    """A net for one phase.
+
+    ``data_shapes`` gives the per-image shape of each Data layer top (from the LMDB);
+    ``share_with`` reuses the learnable blobs of same-named layers of another net (Caffe's
+    test nets share the training net's weights this way).
+    """
+
+    def __init__(self, net: pb.NetParameter, phase: int = pb.TEST, *, data_shapes: Mapping[str, Shape] | None = None,
+                 share_with: Net | None = None, generator: torch.Generator | None = None,
+                 device: str | torch.device = "cpu", source: str = "net"):
+        self.source = source
+        self.phase = phase
+        self.param = filter_net(net, phase)
+        self.name = self.param.name
+        self.device = torch.device(device)
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        if len(self.param.input) or len(self.param.input_dim) or len(self.param.input_shape):
+            data_shapes = dict(data_shapes or {})
+            data_shapes.update(self._legacy_inputs())
+        self.blob_shapes: dict[str, Shape] = {}
+        self.entries: list[_Entry] = []
+        self.feeds: list[str] = [n for n in self.param.input]
+        shared: dict[str, torch.nn.Parameter] = {}
+        available: dict[str, None] = dict.fromkeys(self.feeds)  # Caffe's net outputs: produced, not consumed
+        for layer in self.param.layer:
+            bottoms = list(layer.bottom)
+            for b in bottoms:
+                if b not in self.blob_shapes:
+                    raise ShapeError(f"{source}: layer {layer.name!r}: bottom blob {b!r} is not produced "
+                                     "by an earlier layer")
+            for b in bottoms:
+                available.pop(b, None)
+            inferred = infer_layer(layer, [self.blob_shapes[b] for b in bottoms], dict(data_shapes or {}))
+            impl = None if layer.type in FEED_TYPES else make_layer(layer)
+            entry = _Entry(param=layer, impl=impl, bottoms=bottoms, tops=list(layer.top))
+            if layer.type in FEED_TYPES:
+                self.feeds.extend(layer.top)
+            entry.blobs = self._make_blobs(layer, inferred.params, share_with, shared, gen)
+            entry.loss_weights = self._loss_weights(layer, impl)
+            for top, shape in zip(layer.top, inferred.tops, strict=False):
+                self.blob_shapes[top] = shape
+                available[top] = None
+            self.entries.append(entry)
+        self.outputs = list(available)
+        self.to(self.device)
+
+    # -- construction -------------------------------------------------------------
+
+    def _legacy_inputs(self) -> dict[str, Shape]:
+        shapes: dict[str, Shape] = {}
+        dims = list(self.param.input_dim)
+        for i, name in enumerate(self.param.input):
+            if i < len(self.param.input_shape):
+                shape = tuple(int(d) for d in self.param.input_shape[i].dim)
+            else:
+                shape = tuple(dims[4 * i:4 * i + 4])
+            shapes[name] = shape[1:]
+            self.blob_shapes[name] = shape[1:]
+        return shapes
+
+    def _make_blobs(self, layer: pb.LayerParameter, param_shapes: Sequence[Shape], share_with: Net | None,
+                    shared: dict[str, torch.nn.Parameter], gen: torch.Generator) -> list[LearnableBlob]:
+        other = share_with.layer_blobs(layer.name) if share_with is not None else None
+        blobs = []
+        for i, shape in enumerate(param_shapes):
+            spec = layer.param[i] if i < len(layer.param) else pb.ParamSpec()
+            if other is not None and i < len(other):
+                if tuple(other[i].tensor.shape) != tuple(shape):
+                    raise ShapeError(f"{self.source}: layer {layer.name!r} blob {i} has shape {tuple(shape)} "
+                                     f"here and {tuple(other[i].tensor.shape)} in the net it shares with")
+                tensor = other[i].tensor
+            elif spec.name and spec.name in shared:
+                tensor = shared[spec.name]
+                if tuple(tensor.shape) != tuple(shape):
+                    raise ShapeError(f"{self.source}: layer {layer.name!r} shares param {spec.name!r} "
+                                     f"with shape {tuple(tensor.shape)}, needs {tuple(shape)}")
+            else:
+                filler = self._filler(layer, i)
+                tensor = torch.nn.Parameter(fill(tuple(shape), filler, gen, layer.name))
+            if spec.name:
+                shared.setdefault(spec.name, tensor)
+            blobs.append(LearnableBlob(layer.name, i, tensor, spec.lr_mult, spec.decay_mult))
+        return blobs
+
+    @staticmethod
+    def _filler(layer: pb.LayerParameter, index: int) -> pb.FillerParameter:
+        if layer.type == "Convolution":
+            p = layer.convolution_param
+        elif layer.type == "InnerProduct":
+            p = layer.inner_product_param
+        else:
+            return pb.FillerParameter()
+        return p.weight_filler if index == 0 else p.bias_filler
+
+    @staticmethod
+    def _loss_weights(layer: pb.LayerParameter, impl: Layer | None) -> list[float]:
+        weights = list(layer.loss_weight)
+        if not weights and impl is not None and impl.loss:
+            weights = [1.0]
+        return weights + [0.0] * (len(layer.top) - len(weights))
+
+    # -- parameters -----------------------------------------------------------------
+
+    def learnable(self) -> list[LearnableBlob]:
+        """Every learnable blob once (shared blobs only at their first owner), in net order."""
+        seen: set[int] = set()
+        out = []
+        for entry in self.entries:
+            for blob in entry.blobs:
+                if id(blob.tensor) not in seen:
+                    seen.add(id(blob.tensor))
+                    out.append(blob)
+        return out
+
+    def layer_blobs(self, name: str) -> list[LearnableBlob] | None:
+        """The learnable blobs of layer ``name``, or None if the net has no such layer."""
+        for entry in self.entries:
+            if entry.param.name == name:
+                return entry.blobs
+        return None
+
+    def to(self, device: str | torch.device) -> Net:
+        """Move the learnable blobs to ``device`` (shared tensors move once)."""
+        self.device = torch.device(device)
+        with torch.no_grad():
+            for blob in self.learnable():
+                blob.tensor.data = blob.tensor.data.to(self.device)
+        return self
+
+    def weights(self) -> dict[str, list[np.ndarray]]:
+        """Layer name -> float32 arrays of its learnable blobs."""
+        return {e.param.name: [b.tensor.detach().cpu().numpy().copy() for b in e.blobs]
+                for e in self.entries if e.blobs}
+
+    def load_weights(self, model: pb.NetParameter | PathLike, source: str | None = None) -> list[str]:
+        """Copy blobs from a caffemodel into same-named layers (Caffe's CopyTrainedLayersFrom).
+
+        Returns the names of the model's layers that matched nothing (Caffe logs "Ignoring
+        source layer"). A count or shape mismatch raises :class:`WeightsError`.
+        """
+        if not isinstance(model, pb.NetParameter):
+            source = source or os.fspath(model)
+            model = cio.read_caffemodel(model)
+        source = source or "caffemodel"
+        ignored = []
+        with torch.no_grad():
+            for layer in model.layer:
+                blobs = self.layer_blobs(layer.name)
+                if blobs is None or not len(layer.blobs):
+                    if len(layer.blobs):
+                        ignored.append(layer.name)
+                    continue
+                if len(layer.blobs) != len(blobs):
+                    raise WeightsError(f"{source}: layer {layer.name!r} has {len(layer.blobs)} blobs, "
+                                       f"the net expects {len(blobs)}")
+                for i, (src, dst) in enumerate(zip(layer.blobs, blobs, strict=True)):
+                    try:
+                        array = cio.blob_to_array(src, source=f"{source} layer {layer.name!r} blob {i}")
+                    except CaffeFormatError as exc:
+                        raise WeightsError(str(exc)) from None
+                    if array.size != dst.tensor.numel() or (
+                            array.ndim == dst.tensor.dim() and tuple(array.shape) != tuple(dst.tensor.shape)):
+                        raise WeightsError(
+                            f"{source}: cannot copy blob {i} of layer {layer.name!r}: shape "
+                            f"{tuple(array.shape)} in the file, {tuple(dst.tensor.shape)} in the net "
+                            "(rename the layer to learn it from scratch)")
+                    dst.tensor.copy_(torch.from_numpy(array.reshape(tuple(dst.tensor.shape))))
+        return ignored
+
+    def to_caffemodel(self) -> pb.NetParameter:
+        """This net with its weights as blobs (what Caffe writes as ``.caffemodel``)."""
+        return cio.weights_to_caffemodel(self.param, self.weights())
+
+    # -- forward ---------------------------------------------------------------------
+
+    def forward(self, feeds: Mapping[str, torch.Tensor | np.ndarray], train: bool = False,
+                until: str | None = None) -> dict[str, torch.Tensor]:
+        """Run the layers on ``feeds`` (tensors for Input/Data tops, batch first).
+
+        Returns every blob by name (in-place layers leave the final value). With ``until``,
+        stops after the layer of that name.
+        """
+        blobs: dict[str, torch.Tensor] = {}
+        for name in self.feeds:
+            if name not in feeds:
+                raise McnnError(f"{self.source}: no input given for blob {name!r}")
+            value = feeds[name]
+            tensor = torch.as_tensor(value) if isinstance(value, np.ndarray) else value
+            if tensor.dtype == torch.float64:
+                tensor = tensor.float()
+            expected = self.blob_shapes.get(name)
+            if expected is not None and tensor.dim() > 1 and tuple(tensor.shape[1:]) != tuple(expected):
+                raise ShapeError(f"{self.source}: input {name!r} has per-image shape {tuple(tensor.shape[1:])}, "
+                                 f"the net expects {tuple(expected)}")
+            blobs[name] = tensor.to(self.device, non_blocking=True)
+        for entry in self.entries:
+            if entry.impl is not None:
+                outs = entry.impl.forward([blobs[b] for b in entry.bottoms], [b.tensor for b in entry.blobs], train)
+                for top, value in zip(entry.tops, outs, strict=False):
+                    blobs[top] = value
+            if until is not None and entry.param.name == until:
+                break
+        return blobs
+
+    def loss(self, blobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted sum of the loss tops (Caffe's net loss)."""
+        total = torch.zeros((), device=self.device)
+        for entry in self.entries:
+            for top, weight in zip(entry.tops, entry.loss_weights, strict=False):
+                if weight:
+                    total = total + weight * blobs[top].sum()
+        return total
+
+    def output_weights(self) -> dict[str, float]:
+        """Loss weight of each net output (0 for non-loss outputs such as accuracy)."""
+        weights = {}
+        for entry in self.entries:
+            for top, weight in zip(entry.tops, entry.loss_weights, strict=False):
+                weights[top] = weight
+        return {name: weights.get(name, 0.0) for name in self.outputs}
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        for blob in self.learnable():
+            yield blob.tensor
+
+    def param_count(self) -> int:
+        return sum(math.prod(b.tensor.shape) for b in self.learnable())
+
+
+def load_net(prototxt: PathLike, weights: PathLike | Sequence[PathLike] | None = None, phase: int = pb.TEST,
+             device: str = "cpu", data_shapes: Mapping[str, Shape] | None = None) -> Net:
+    """Load a net from a prototxt (and caffemodels, matched by layer name) for ``phase``.
+
+    Typical use: ``load_net("mcnn_deploy.prototxt", "snap_iter_1000.caffemodel")`` then
+    ``net.forward({"data": batch})["prob"]``.
+    """
+    param = cio.read_net(prototxt)
+    net = Net(param, phase, data_shapes=data_shapes, device=device, source=os.fspath(prototxt))
+    if weights is not None:
+        for path in [weights] if isinstance(weights, (str, os.PathLike)) else weights:
+            net.load_weights(path)
+    return net

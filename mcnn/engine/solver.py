@@ -1,0 +1,155 @@
+"""Caffe's solvers: learning-rate policies and the update rules, in Caffe's order.
+
+One update (Caffe's ``ApplyUpdate``): clip the summed gradients to ``clip_gradients`` (global
+L2 norm), divide by ``iter_size``, add the regularisation term ``weight_decay * decay_mult``
+times w (L2) or sign(w) (L1), turn the gradient into the update with the solver's rule at
+``local_rate = rate * lr_mult``, and subtract it from the weights. Unlike PyTorch's SGD, the
+learning rate enters the momentum history: ``V = m V + lr (g + wd w)``, ``w -= V``.
+
+The history blobs are kept in Caffe's order so ``.solverstate`` files are interchangeable:
+one per learnable blob, and for AdaDelta and Adam a second set after the first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.engine.net import LearnableBlob
+from mcnn.errors import ConfigError
+
+SOLVER_TYPES = ("SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam")
+_LEGACY_TYPES = {pb.SolverParameter.SGD: "SGD", pb.SolverParameter.NESTEROV: "Nesterov",
+                 pb.SolverParameter.ADAGRAD: "AdaGrad", pb.SolverParameter.RMSPROP: "RMSProp",
+                 pb.SolverParameter.ADADELTA: "AdaDelta", pb.SolverParameter.ADAM: "Adam"}
+
+
+def solver_type(param: pb.SolverParameter) -> str:
+    """The solver type, honouring the deprecated ``solver_type`` enum like Caffe."""
+    if param.HasField("solver_type") and not param.HasField("type"):
+        return _LEGACY_TYPES[param.solver_type]
+    if param.type not in SOLVER_TYPES:
+        raise ConfigError(f"solver type {param.type!r} is not supported; choose from {', '.join(SOLVER_TYPES)}")
+    return param.type
+
+
+def learning_rate(param: pb.SolverParameter, iteration: int, current_step: int = 0) -> tuple[float, int]:
+    """(rate, current_step) at ``iteration`` (Caffe's GetLearningRate).
+
+    ``current_step`` is the multistep counter Caffe keeps (and stores in the solverstate); it
+    advances by at most one step per call, as in Caffe.
+    """
+    policy = param.lr_policy
+    base, gamma, power = param.base_lr, param.gamma, param.power
+    if policy == "fixed":
+        return base, current_step
+    if policy == "step":
+        if param.stepsize <= 0:
+            raise ConfigError("lr_policy step needs a positive stepsize")
+        step = iteration // param.stepsize
+        return base * gamma ** step, step
+    if policy == "exp":
+        return base * gamma ** iteration, current_step
+    if policy == "inv":
+        return base * (1 + gamma * iteration) ** (-power), current_step
+    if policy == "multistep":
+        if current_step < len(param.stepvalue) and iteration >= param.stepvalue[current_step]:
+            current_step += 1
+        return base * gamma ** current_step, current_step
+    if policy == "poly":
+        return base * (1 - iteration / param.max_iter) ** power, current_step
+    if policy == "sigmoid":
+        return base * (1 / (1 + math.exp(-gamma * (iteration - param.stepsize)))), current_step
+    raise ConfigError(f"unknown lr_policy {policy!r}; choose from fixed, step, exp, inv, multistep, poly, sigmoid")
+
+
+class Updater:
+    """Turns accumulated gradients into Caffe's update for one solver type."""
+
+    def __init__(self, param: pb.SolverParameter, blobs: Sequence[LearnableBlob]):
+        self.param = param
+        self.type = solver_type(param)
+        self.blobs = list(blobs)
+        sets = 2 if self.type in ("AdaDelta", "Adam") else 1
+        self.history: list[torch.Tensor] = [torch.zeros_like(b.tensor, memory_format=torch.contiguous_format)
+                                            for _ in range(sets) for b in self.blobs]
+        if param.regularization_type not in ("L1", "L2"):
+            raise ConfigError(f"regularization_type {param.regularization_type!r}: use L1 or L2")
+
+    @torch.no_grad()
+    def clip_gradients(self) -> float:
+        """Scale all gradients so their global L2 norm is at most ``clip_gradients``; returns the norm."""
+        clip = self.param.clip_gradients
+        grads = [b.tensor.grad for b in self.blobs if b.tensor.grad is not None]
+        if clip < 0 or not grads:
+            return float("nan")
+        norm = math.sqrt(sum(float((g.double() ** 2).sum()) for g in grads))
+        if norm > clip:
+            for g in grads:
+                g.mul_(clip / norm)
+        return norm
+
+    @torch.no_grad()
+    def apply(self, rate: float, iteration: int) -> None:
+        """One update of every learnable blob at learning rate ``rate`` (Caffe's ApplyUpdate)."""
+        p = self.param
+        self.clip_gradients()
+        n = len(self.blobs)
+        for i, blob in enumerate(self.blobs):
+            w = blob.tensor
+            if w.grad is None:
+                w.grad = torch.zeros_like(w)
+            g = w.grad
+            if p.iter_size > 1:
+                g.mul_(1.0 / p.iter_size)
+            decay = p.weight_decay * blob.decay_mult
+            if decay:
+                if p.regularization_type == "L2":
+                    g.add_(w, alpha=decay)
+                else:
+                    g.add_(torch.sign(w), alpha=decay)
+            local_rate = rate * blob.lr_mult
+            update = self._update(i, n, g, local_rate, iteration)
+            w.sub_(update)
+
+    def _update(self, i: int, n: int, g: torch.Tensor, lr: float, iteration: int) -> torch.Tensor:
+        p, h = self.param, self.history[i]
+        if self.type == "SGD":
+            h.mul_(p.momentum).add_(g, alpha=lr)
+            return h
+        if self.type == "Nesterov":
+            previous = h.clone()
+            h.mul_(p.momentum).add_(g, alpha=lr)
+            return h * (1 + p.momentum) - previous * p.momentum
+        if self.type == "AdaGrad":
+            h.add_(g * g)
+            return lr * g / (h.sqrt() + p.delta)
+        if self.type == "RMSProp":
+            h.mul_(p.rms_decay).add_(g * g, alpha=1 - p.rms_decay)
+            return lr * g / (h.sqrt() + p.delta)
+        if self.type == "AdaDelta":
+            h2 = self.history[n + i]
+            h.mul_(p.momentum).add_(g * g, alpha=1 - p.momentum)
+            step = g * torch.sqrt((h2 + p.delta) / (h + p.delta))
+            h2.mul_(p.momentum).add_(step * step, alpha=1 - p.momentum)
+            return lr * step
+        # Adam: beta1 = momentum, beta2 = momentum2, eps = delta, t = iteration + 1.
+        v = self.history[n + i]
+        t = iteration + 1
+        h.mul_(p.momentum).add_(g, alpha=1 - p.momentum)
+        v.mul_(p.momentum2).add_(g * g, alpha=1 - p.momentum2)
+        correction = math.sqrt(1 - p.momentum2 ** t) / (1 - p.momentum ** t)
+        return lr * correction * h / (v.sqrt() + p.delta)
+
+    def load_history(self, arrays: Sequence[torch.Tensor]) -> None:
+        """Restore history blobs from a solverstate (count and shapes must match)."""
+        if len(arrays) != len(self.history):
+            raise ConfigError(f"solverstate has {len(arrays)} history blobs, a {self.type} solver for this net "
+                              f"keeps {len(self.history)}")
+        for dst, src in zip(self.history, arrays, strict=True):
+            if src.numel() != dst.numel():
+                raise ConfigError(f"solverstate history blob of {src.numel()} values, the net's is {dst.numel()}")
+            dst.copy_(src.reshape(dst.shape).to(dst.device))
