@@ -75,11 +75,12 @@ class TrainResult:
 def _resolve(path: str, base: Path, what: str) -> Path:
     """A path from a solver/net file: relative to the working directory (Caffe), else to ``base``."""
     p = Path(path)
-    if p.exists() or p.is_absolute():
+    if p.exists():
         return p
-    if (base / p).exists():
+    if not p.is_absolute() and (base / p).exists():
         return base / p
-    raise ConfigError(f"{what} {path!r} not found (relative to {Path.cwd()} or {base})")
+    where = "" if p.is_absolute() else f" (looked relative to {Path.cwd()} and {base})"
+    raise ConfigError(f"{what} {path!r} not found{where}")
 
 
 class Trainer:
