@@ -1,0 +1,168 @@
+#!/usr/bin/env python
+"""Benchmark the engine: forward images/s against OpenCV's Caffe importer, and training images/s.
+
+Both run the same committed deploy net, the same caffemodel (written by the engine) and the
+same inputs, in one process, so the ratio is a like-for-like comparison on this machine. The
+result (a JSON file and a Markdown table with the machine described) goes to bench/results/.
+
+  python bench/engine.py                       # demo (2x128x128) and BBBC021 (3x1024x1280) sizes
+  python bench/engine.py --sizes demo --repeat 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from mcnn.caffe import io as cio  # noqa: E402
+from mcnn.caffe import pb  # noqa: E402
+from mcnn.engine.net import Net  # noqa: E402
+from mcnn.fsutil import atomic_write_text  # noqa: E402
+
+SIZES = {"demo": "prototxt/demo/mcnn_deploy.prototxt", "bbbc021": "prototxt/bbbc021/mcnn_deploy.prototxt"}
+
+
+def machine() -> dict[str, object]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, object] = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                               "python": platform.python_version(), "torch": torch.__version__,
+                               "platform": platform.platform()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        import cv2
+
+        info["opencv"] = cv2.__version__
+    except ImportError:
+        info["opencv"] = None
+    return info
+
+
+def timed(fn, repeat: int) -> float:  # noqa: ANN001 - any zero-argument callable
+    """Median seconds of ``repeat`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def bench_size(name: str, batch: int, repeat: int, device: str, train_iters: int) -> dict[str, object]:
+    deploy = ROOT / SIZES[name]
+    net = Net(cio.read_net(deploy), pb.TEST, generator=torch.Generator().manual_seed(0), device=device)
+    shape = net.blob_shapes["data"]
+    x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
+    result: dict[str, object] = {"size": name, "input": "x".join(map(str, shape)), "batch": batch, "device": device}
+
+    def engine_forward() -> None:
+        with torch.inference_mode():
+            net.forward({"data": x})["prob"].cpu()
+
+    t_engine = timed(engine_forward, repeat)
+    result["engine_forward_images_per_s"] = batch / t_engine
+    try:
+        import cv2
+
+        with tempfile.TemporaryDirectory() as tmp:
+            model = Path(tmp) / "bench.caffemodel"
+            cio.write_caffemodel(model, net.to_caffemodel())
+            cv_net = cv2.dnn.readNetFromCaffe(str(deploy), str(model))
+
+        def opencv_forward() -> None:
+            cv_net.setInput(x)
+            cv_net.forward("prob")
+
+        t_cv = timed(opencv_forward, repeat)
+        result["opencv_forward_images_per_s"] = batch / t_cv
+        result["engine_over_opencv"] = t_cv / t_engine
+    except ImportError:
+        result["opencv_forward_images_per_s"] = None
+
+    # Training: forward + backward + a Caffe SGD update on the train_val variant of the same net.
+    train_net = Net(cio.read_net(ROOT / SIZES[name].replace("_deploy", "_train_val")), pb.TRAIN,
+                    data_shapes={"data": shape}, generator=torch.Generator().manual_seed(0), device=device)
+    from mcnn.engine.solver import Updater
+
+    solver = pb.SolverParameter(base_lr=0.001, momentum=0.9, weight_decay=0.0005, lr_policy="fixed")
+    updater = Updater(solver, train_net.learnable())
+    classes = int(net.blob_shapes["prob"][0])
+    labels = torch.from_numpy((np.arange(batch) % classes).astype(np.float32))
+
+    def train_step() -> None:
+        for blob in train_net.learnable():
+            blob.tensor.grad = None
+        blobs = train_net.forward({"data": x, "label": labels}, train=True)
+        train_net.loss(blobs).backward()
+        updater.apply(0.001, 0)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    t_train = timed(train_step, train_iters)
+    result["train_images_per_s"] = batch / t_train
+    return result
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = [bench_size(size, args.batch.get(size, 1) if isinstance(args.batch, dict) else args.batch,
+                          args.repeat if size == "demo" else max(2, args.repeat // 5), args.device,
+                          args.train_iters if size == "demo" else max(2, args.train_iters // 5))
+               for size in args.sizes]
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    info = machine()
+    payload = {"when": stamp, "machine": info, "results": results}
+    out_dir = ROOT / "bench" / "results"
+    atomic_write_text(out_dir / f"engine-{stamp}.json", json.dumps(payload, indent=2) + "\n")
+    lines = [f"# Engine benchmark {stamp}", "", "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), "",
+             "| size | input | batch | device | engine fwd img/s | OpenCV fwd img/s | engine/OpenCV | train img/s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        cv = r["opencv_forward_images_per_s"]
+        lines.append(f"| {r['size']} | {r['input']} | {r['batch']} | {r['device']} | "
+                     f"{r['engine_forward_images_per_s']:.2f} | {cv if cv is None else f'{cv:.2f}'} | "
+                     f"{r.get('engine_over_opencv', float('nan')):.2f} | {r['train_images_per_s']:.2f} |")
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(out_dir / f"engine-{stamp}.md", text)
+    print(text)
+    return 0
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    p.add_argument("--batch", type=int, default=None, help="images per forward (default 16 demo, 1 bbbc021)")
+    p.add_argument("--repeat", type=int, default=10, help="timed forward calls at the demo size (fewer at bbbc021)")
+    p.add_argument("--train-iters", type=int, default=10, help="timed training steps at the demo size")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    return p
+
+
+if __name__ == "__main__":
+    parsed = get_args_parser().parse_args()
+    parsed.batch = {"demo": 16, "bbbc021": 1} if parsed.batch is None else parsed.batch
+    sys.exit(main(parsed))
