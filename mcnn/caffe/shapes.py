@@ -134,5 +134,13 @@ def pool_output_hw(window: Window2d, input_hw: tuple[int, int], layer: str = "?"
                 f"layer {layer!r}: pooling kernel {k} is larger than its input "
                 f"{input_hw[0]}x{input_hw[1]}; the image is too small for this net"
             )
-        out.append(pool_output_size(size, k, s, p, ceil_mode))
+        n = pool_output_size(size, k, s, p, ceil_mode)
+        if (n - 1) * s >= size + p:
+            # Caffe only drops such a window when pad > 0; without padding it computes an empty
+            # window (MAX gives -FLT_MAX, AVE divides by zero). Refuse the geometry instead.
+            raise ShapeError(
+                f"layer {layer!r}: with kernel {k} and stride {s}, the last pooling window starts outside "
+                f"the {input_hw[0]}x{input_hw[1]} input (Caffe would fill it with an empty window)"
+            )
+        out.append(n)
     return (out[0], out[1])

@@ -30,6 +30,10 @@ class DataError(McnnError, ValueError):
     """An LMDB is missing, empty or holds records that don't fit the Data layer."""
 
 
+#: Open environments by resolved path, with the pid that opened them.
+_OPEN_ENVS: dict[str, tuple[Any, int]] = {}
+
+
 class LmdbRecords:
     """Random access to an LMDB's records in key order; safe to use from worker processes."""
 
@@ -39,8 +43,6 @@ class LmdbRecords:
         if not (self.path / "data.mdb").is_file():
             raise DataError(f"layer {layer!r}: LMDB {self.path} does not exist (no data.mdb); "
                             "prepare the dataset first (data_prep/prepare.py)")
-        self._env = None
-        self._pid = -1
         with self._open().begin() as txn:
             self.keys: list[bytes] = [bytes(k) for k in txn.cursor().iternext(keys=True, values=False)]
         if not self.keys:
@@ -48,27 +50,24 @@ class LmdbRecords:
         first = self.datum(0)
         self.shape = datum_to_array(first, source=f"{self.path} record {self.keys[0].decode()}").shape
 
-    def _open(self) -> Any:  # an lmdb.Environment, opened once per process
+    def _open(self) -> Any:
+        """The process's lmdb.Environment for this path (LMDB allows one per path and process)."""
         import lmdb
 
-        if self._env is not None and self._pid != os.getpid():
+        key = str(self.path.resolve())
+        env, pid = _OPEN_ENVS.get(key, (None, -1))
+        if env is not None and pid != os.getpid():
             # A forked worker inherits the parent's handle: close the copy (the database is
             # opened without locks, so this does not touch the parent) and open its own.
-            self._env.close()
-            self._env = None
-        if self._env is None:
-            self._env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, max_readers=512)
-            self._pid = os.getpid()
-        return self._env
+            env.close()
+            env = None
+        if env is None:
+            env = lmdb.open(key, readonly=True, lock=False, readahead=False, max_readers=512)
+            _OPEN_ENVS[key] = (env, os.getpid())
+        return env
 
     def __len__(self) -> int:
         return len(self.keys)
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_env"] = None
-        state["_pid"] = -1
-        return state
 
     def datum(self, index: int) -> pb.Datum:
         """The record at ``index`` (modulo the size)."""

@@ -57,7 +57,7 @@ def fill(shape: tuple[int, ...], filler: pb.FillerParameter, generator: torch.Ge
             raise ConfigError(f"layer {layer!r}: bilinear filler needs a square 4-D weight, got {shape}")
         k = shape[3]
         f = math.ceil(k / 2)
-        c = (2 * f - 1 - f % 2) / (2.0 * f)
+        c = (k - 1) / (2.0 * f)
         ys = torch.arange(k, dtype=torch.float32)
         profile = 1 - torch.abs(ys / f - c)
         out[:] = profile[:, None] * profile[None, :]

@@ -8,6 +8,7 @@ Backward passes come from autograd.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -79,6 +80,8 @@ class Pooling(Layer):
     def __init__(self, param: pb.LayerParameter):
         super().__init__(param)
         p = param.pooling_param
+        if p.pool == pb.PoolingParameter.STOCHASTIC:
+            raise McnnError(f"layer {param.name!r}: STOCHASTIC pooling is not supported (MAX and AVE are)")
         self.method = p.pool
         self.ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
         self.global_pooling = p.global_pooling
@@ -246,7 +249,9 @@ class SoftmaxWithLoss(Layer):
         elif mode == pb.LossParameter.VALID:
             normalizer = float(keep.sum())
         elif mode == pb.LossParameter.BATCH_SIZE:
-            normalizer = float(bottoms[0].shape[0])
+            # Caffe's outer_num: the product of the axes before the class axis.
+            axis = self.param.softmax_param.axis % bottoms[0].dim()
+            normalizer = float(math.prod(bottoms[0].shape[:axis]))
         else:
             normalizer = 1.0
         return [total / max(normalizer, 1.0)]

@@ -30,7 +30,7 @@ def test_conv_output_rounds_down(size: int, kernel: int, stride: int, pad: int, 
         (250, 64, 64, 0, 4),   # M-CNN coarsest scale on a 250-pixel image
         (330, 64, 64, 0, 6),
         (7, 3, 2, 1, 4),       # padding
-        (6, 2, 2, 1, 4),       # last window would start in the padding: removed (ceil gives 5)
+        (5, 2, 2, 1, 3),       # last window would start in the padding: removed (ceil gives 4)
     ],
 )
 def test_pool_output_rounds_up_with_caffe_clip(size: int, kernel: int, stride: int, pad: int, expected: int) -> None:
@@ -61,5 +61,8 @@ def test_window_parsing_and_errors() -> None:
         shapes.pool_output_hw(shapes.pool_window(pool, (32, 40), "p"), (32, 40), "p")
     with pytest.raises(ShapeError, match="needs kernel_size"):
         shapes.pool_window(pb.PoolingParameter(), (8, 8), "p")
+    with pytest.raises(ShapeError, match="starts outside the 6x6 input"):
+        shapes.pool_output_hw(shapes.pool_window(pb.PoolingParameter(kernel_size=2, stride=3), (6, 6), "q"),
+                              (6, 6), "q")
     glob = shapes.pool_window(pb.PoolingParameter(global_pooling=True), (7, 9), "g")
     assert shapes.pool_output_hw(glob, (7, 9), "g") == (1, 1)
