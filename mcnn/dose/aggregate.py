@@ -17,15 +17,15 @@ Files are read with the ``csv`` module; columns are selected by name, concentrat
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from mcnn.dose.errors import PredictionsError
+from mcnn.tables import Table
+from mcnn.tables import read_table as read_table  # re-exported for the dose tools
 
 COMPOUND = "Metadata_Compound"
 CONCENTRATION = "Metadata_Concentration"
@@ -36,34 +36,6 @@ ROLE = "Metadata_Role"
 CELL_LINE = "Metadata_CellLine"
 PROB_PREFIX = "prob_"
 DEFAULT_CONTROLS = ("DMSO",)
-
-
-@dataclass(frozen=True)
-class Table:
-    """A CSV file as read: its path, its column names in file order, its rows as dicts of text."""
-
-    path: Path
-    columns: tuple[str, ...]
-    rows: tuple[dict[str, str], ...]
-
-    def require(self, *names: str, purpose: str = "") -> None:
-        """Raise :class:`PredictionsError` naming the file and the first column of ``names`` it lacks."""
-        for name in names:
-            if name not in self.columns:
-                why = f" ({purpose})" if purpose else ""
-                raise PredictionsError(f"{self.path}: no column {name!r}{why}")
-
-
-def read_table(path: str | Path) -> Table:
-    """Read a CSV with a header row (UTF-8, a BOM is tolerated); raises if it is empty or has no header."""
-    path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            raise PredictionsError(f"{path}: empty file, expected a CSV header")
-        columns = tuple(reader.fieldnames)
-        rows = tuple(reader)
-    return Table(path=path, columns=columns, rows=rows)
 
 
 def class_columns(table: Table) -> list[tuple[str, str]]:

@@ -1,0 +1,165 @@
+"""Caffe's DataTransformer and random access to Datum LMDBs (numpy only, no torch).
+
+The engine's Data layer, evaluation and pycaffe-based prediction all read records and
+transform them through these two classes, so preprocessing is identical everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcnn.caffe import io as cio
+from mcnn.caffe.datum import datum_to_array
+from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.errors import CaffeFormatError, McnnError
+
+
+class DataError(McnnError, ValueError):
+    """An LMDB is missing, empty or holds records that don't fit the Data layer."""
+
+
+#: Open environments by resolved path, with the pid that opened them.
+_OPEN_ENVS: dict[str, tuple[Any, int]] = {}
+
+
+class LmdbRecords:
+    """Random access to an LMDB's records in key order; safe to use from worker processes."""
+
+    def __init__(self, path: str | os.PathLike[str], layer: str = "data"):
+        self.path = Path(path)
+        self.layer = layer
+        if not (self.path / "data.mdb").is_file():
+            raise DataError(f"layer {layer!r}: LMDB {self.path} does not exist (no data.mdb); "
+                            "prepare the dataset first (data_prep/prepare.py)")
+        with self._open().begin() as txn:
+            self.keys: list[bytes] = [bytes(k) for k in txn.cursor().iternext(keys=True, values=False)]
+        if not self.keys:
+            raise DataError(f"layer {layer!r}: LMDB {self.path} is empty")
+        first = self.datum(0)
+        self.shape = datum_to_array(first, source=f"{self.path} record {self.keys[0].decode()}").shape
+
+    def _open(self) -> Any:
+        """The process's lmdb.Environment for this path (LMDB allows one per path and process)."""
+        import lmdb
+
+        key = str(self.path.resolve())
+        env, pid = _OPEN_ENVS.get(key, (None, -1))
+        if env is not None and pid != os.getpid():
+            # A forked worker inherits the parent's handle: close the copy (the database is
+            # opened without locks, so this does not touch the parent) and open its own.
+            env.close()
+            env = None
+        if env is None:
+            env = lmdb.open(key, readonly=True, lock=False, readahead=False, max_readers=512)
+            _OPEN_ENVS[key] = (env, os.getpid())
+        return env
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def datum(self, index: int) -> pb.Datum:
+        """The record at ``index`` (modulo the size)."""
+        key = self.keys[index % len(self.keys)]
+        with self._open().begin() as txn:
+            value = txn.get(key)
+        return pb.Datum.FromString(value)
+
+    def image(self, index: int) -> tuple[np.ndarray, int]:
+        """(C x H x W image, label) of the record at ``index``; shapes must match the first record's."""
+        key = self.keys[index % len(self.keys)]
+        datum = self.datum(index)
+        image = datum_to_array(datum, source=f"{self.path} record {key.decode()}")
+        if image.shape != self.shape:
+            raise DataError(
+                f"{self.path} record {key.decode()}: shape {'x'.join(map(str, image.shape))} differs from the "
+                f"first record's {'x'.join(map(str, self.shape))}")
+        return image, datum.label
+
+
+class Transformer:
+    """Caffe's DataTransformer for one phase: crop, mirror, ``(x - mean) * scale``.
+
+    TRAIN crops at a random offset, TEST at the centre; with ``mirror`` the crop is flipped
+    left-right with probability 1/2 in either phase (as in Caffe). A mean file is subtracted
+    at the crop's position before the flip.
+    """
+
+    def __init__(self, param: pb.TransformationParameter, phase: int, image_shape: Sequence[int],
+                 layer: str = "data", base_dir: Path | None = None):
+        self.phase = phase
+        self.scale = float(param.scale)
+        self.mirror = bool(param.mirror)
+        self.crop = int(param.crop_size)
+        self.force_gray = bool(param.force_gray)
+        self.force_color = bool(param.force_color)
+        c, h, w = image_shape
+        if self.force_gray:
+            c = 1
+        elif self.force_color:
+            c = 3
+        self.in_shape = (c, h, w)
+        if self.crop and (self.crop > h or self.crop > w):
+            raise DataError(f"layer {layer!r}: crop_size {self.crop} is larger than the {h}x{w} images")
+        self.mean: np.ndarray | None = None
+        if param.mean_file and len(param.mean_value):
+            raise DataError(f"layer {layer!r}: give mean_file or mean_value, not both")
+        if param.mean_file:
+            path = Path(param.mean_file)
+            if not path.is_file() and base_dir is not None and (base_dir / path).is_file():
+                path = base_dir / path
+            try:
+                mean = cio.read_binaryproto(path)
+            except CaffeFormatError as exc:
+                raise DataError(f"layer {layer!r}: mean_file: {exc}") from None
+            mean = mean.reshape(mean.shape[-3:]) if mean.ndim >= 3 else mean
+            if tuple(mean.shape) != (c, h, w):
+                raise DataError(f"layer {layer!r}: mean_file {path} is {'x'.join(map(str, mean.shape))}, "
+                                f"the images are {c}x{h}x{w}")
+            self.mean = mean.astype(np.float32)
+        elif len(param.mean_value):
+            values = list(param.mean_value)
+            if len(values) not in (1, c):
+                raise DataError(f"layer {layer!r}: {len(values)} mean_value entries for {c} channels")
+            self.mean = np.asarray(values * (c if len(values) == 1 else 1), np.float32).reshape(c, 1, 1)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.in_shape
+        return (c, self.crop, self.crop) if self.crop else (c, h, w)
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Transform one C x H x W image (uint8 or float) into float32."""
+        if self.force_gray and image.shape[0] != 1:
+            image = _to_gray(image)
+        elif self.force_color and image.shape[0] == 1:
+            image = np.repeat(image, 3, axis=0)
+        _, h, w = image.shape
+        if self.crop:
+            if self.phase == pb.TRAIN:
+                top = int(rng.integers(h - self.crop + 1))
+                left = int(rng.integers(w - self.crop + 1))
+            else:
+                top, left = (h - self.crop) // 2, (w - self.crop) // 2
+            window = (slice(None), slice(top, top + self.crop), slice(left, left + self.crop))
+        else:
+            window = (slice(None), slice(None), slice(None))
+        out = image[window].astype(np.float32)
+        if self.mean is not None:
+            out -= self.mean if self.mean.shape[1:] == (1, 1) else self.mean[window]
+        if self.scale != 1.0:
+            out *= np.float32(self.scale)
+        if self.mirror and rng.integers(2):
+            out = out[:, :, ::-1]
+        return np.ascontiguousarray(out)
+
+
+def _to_gray(image: np.ndarray) -> np.ndarray:
+    # OpenCV's BGR -> gray weights, as Caffe decodes with cv::IMREAD_GRAYSCALE.
+    b, g, r = image.astype(np.float32)[:3]
+    gray = 0.114 * b + 0.587 * g + 0.299 * r
+    return (np.round(gray).astype(image.dtype) if image.dtype == np.uint8 else gray)[None]

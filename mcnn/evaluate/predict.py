@@ -1,0 +1,257 @@
+"""Soft predictions (the paper's Eq. 1) for every record of an LMDB, with the engine or pycaffe.
+
+Records are read in key order and preprocessed exactly as the net's TEST Data layer would
+(the ``transform_param`` of the train_val net next to the deploy net), then run through the
+deploy net in batches. The result joins each record's index-CSV metadata with its class
+probabilities and, optionally, a feature vector (the input of the final classifier).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mcnn.caffe import io as cio
+from mcnn.caffe.netstate import filter_net
+from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.caffe.transform import LmdbRecords, Transformer
+from mcnn.errors import ConfigError
+from mcnn.tables import Table, TableError
+
+PathLike = str | os.PathLike[str]
+
+
+def default_train_val(deploy: PathLike) -> Path | None:
+    """The ``*_train_val.prototxt`` next to a ``*_deploy.prototxt``, if it exists."""
+    path = Path(deploy)
+    if path.name.endswith("_deploy.prototxt"):
+        candidate = path.with_name(path.name[: -len("_deploy.prototxt")] + "_train_val.prototxt")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def test_transform(train_val: PathLike) -> pb.TransformationParameter:
+    """The TEST-phase Data layer's transform_param of a train_val net (deprecated DataParameter copies included)."""
+    net = filter_net(cio.read_net(train_val), pb.TEST)
+    for layer in net.layer:
+        if layer.type == "Data":
+            tp = pb.TransformationParameter()
+            tp.CopyFrom(layer.transform_param)
+            dp = layer.data_param
+            if dp.HasField("scale") and not tp.HasField("scale"):
+                tp.scale = dp.scale
+            if dp.mean_file and not tp.mean_file:
+                tp.mean_file = dp.mean_file
+            if dp.crop_size and not tp.crop_size:
+                tp.crop_size = dp.crop_size
+            return tp
+    raise ConfigError(f"{train_val}: no TEST-phase Data layer to take the preprocessing from")
+
+
+def deploy_blobs(deploy: PathLike) -> tuple[str, str, str]:
+    """(input blob, probability blob, feature blob) of a deploy net.
+
+    The probability blob is the top of the last Softmax layer; the feature blob is the
+    bottom of the InnerProduct layer that feeds it (fc1 in the M-CNN, fc7 in AlexNet,
+    pool5/7x7_s1 in GoogLeNet).
+    """
+    net = cio.read_net(deploy)
+    inputs = [t for layer in net.layer if layer.type == "Input" for t in layer.top] or list(net.input)
+    if not inputs:
+        raise ConfigError(f"{deploy}: not a deploy net (no Input layer)")
+    softmax = [layer for layer in net.layer if layer.type == "Softmax"]
+    if not softmax:
+        raise ConfigError(f"{deploy}: no Softmax layer to read probabilities from")
+    prob, logits = softmax[-1].top[0], softmax[-1].bottom[0]
+    producer = next((layer for layer in reversed(net.layer) if logits in layer.top and layer.type == "InnerProduct"),
+                    None)
+    feature = producer.bottom[0] if producer is not None else logits
+    return inputs[0], prob, feature
+
+
+class Backend:
+    """Runs a deploy net on batches: ``forward(batch, blobs) -> {blob: array}``."""
+
+    def forward(self, batch: np.ndarray, blobs: Sequence[str]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class EngineBackend(Backend):
+    """The PyTorch engine."""
+
+    def __init__(self, deploy: PathLike, weights: PathLike | Sequence[PathLike], device: str = "cpu"):
+        import torch
+
+        from mcnn.engine.net import load_net
+
+        self._torch = torch
+        self.net = load_net(deploy, weights, device=device)
+        self.input = next(iter(self.net.feeds))
+
+    def forward(self, batch: np.ndarray, blobs: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._torch.inference_mode():
+            out = self.net.forward({self.input: batch})
+            return {name: out[name].float().cpu().numpy() for name in blobs}
+
+
+class PycaffeBackend(Backend):
+    """Real Caffe through pycaffe (``caffe.Net(deploy, weights, caffe.TEST)``)."""
+
+    def __init__(self, deploy: PathLike, weights: PathLike, gpu: int | None = None):
+        try:
+            import caffe  # type: ignore[import-not-found]
+        except ImportError:
+            raise ConfigError("--engine caffe needs pycaffe (`import caffe` failed); it is in the Docker image "
+                              "built from Dockerfile.caffe (README, Inside Docker), or use --engine torch") from None
+        if gpu is None:
+            caffe.set_mode_cpu()
+        else:
+            caffe.set_device(gpu)
+            caffe.set_mode_gpu()
+        self.net = caffe.Net(os.fspath(deploy), os.fspath(weights), caffe.TEST)
+        self.input = self.net.inputs[0]
+
+    def forward(self, batch: np.ndarray, blobs: Sequence[str]) -> dict[str, np.ndarray]:
+        self.net.blobs[self.input].reshape(*batch.shape)
+        self.net.blobs[self.input].data[...] = batch
+        self.net.forward()
+        return {name: np.array(self.net.blobs[name].data, copy=True) for name in blobs}
+
+
+@dataclass
+class Predictions:
+    """Per-record outputs in LMDB key order."""
+
+    keys: list[str]
+    labels: np.ndarray               # the Datum labels (-1 for unlabelled records)
+    probabilities: np.ndarray        # records x classes
+    features: np.ndarray | None      # records x feature size, if requested
+
+
+def predict_lmdb(backend: Backend, lmdb: PathLike, transform: pb.TransformationParameter, prob_blob: str,
+                 feature_blob: str | None = None, batch_size: int = 16,
+                 progress: Callable[[int], None] | None = None) -> Predictions:
+    """Run ``backend`` over every record of ``lmdb`` once, in key order."""
+    records = LmdbRecords(lmdb)
+    transformer = Transformer(transform, pb.TEST, records.shape, layer="data", base_dir=Path(lmdb).parent)
+    rng = np.random.default_rng(0)  # only used if the TEST transform mirrors, as Caffe would
+    blobs = [prob_blob] + ([feature_blob] if feature_blob else [])
+    probs, feats, labels = [], [], []
+    for start in range(0, len(records), batch_size):
+        images = []
+        for i in range(start, min(start + batch_size, len(records))):
+            image, label = records.image(i)
+            images.append(transformer(image, rng))
+            labels.append(label)
+        out = backend.forward(np.stack(images), blobs)
+        probs.append(out[prob_blob].reshape(len(images), -1))
+        if feature_blob:
+            feats.append(out[feature_blob].reshape(len(images), -1))
+        if progress is not None:
+            progress(len(images))
+    return Predictions(keys=[k.decode() for k in records.keys], labels=np.asarray(labels, np.int64),
+                       probabilities=np.concatenate(probs).astype(np.float64),
+                       features=np.concatenate(feats).astype(np.float64) if feature_blob else None)
+
+
+def read_labels(path: PathLike) -> list[str]:
+    """Class names from a labels.txt (line i is class i)."""
+    try:
+        names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such labels file") from None
+    return [n for n in names if n]
+
+
+def find_labels(lmdb: PathLike) -> Path | None:
+    """A labels.txt in the LMDB's folder or up to three folders above (a prepared dataset's layout)."""
+    folder = Path(lmdb).resolve()
+    for parent in [folder, *folder.parents[:3]]:
+        if (parent / "labels.txt").is_file():
+            return parent / "labels.txt"
+    return None
+
+
+def prediction_rows(predictions: Predictions, classes: Sequence[str],
+                    index: Table | None = None) -> tuple[list[dict[str, object]], list[str]]:
+    """Rows and columns of a predictions CSV (docs/formats.md): index columns, argmax, ``prob_<class>``."""
+    if predictions.probabilities.shape[1] != len(classes):
+        raise ConfigError(f"the net gives {predictions.probabilities.shape[1]} probabilities, the labels name "
+                          f"{len(classes)} classes")
+    if index is not None:
+        index.require("key")
+        by_key: Mapping[str, dict[str, str]] = {row["key"]: row for row in index.rows}
+        missing = [k for k in predictions.keys if k not in by_key]
+        if missing:
+            raise TableError(f"{index.path}: no row for LMDB key {missing[0]!r} ({len(missing)} keys missing)")
+        base_columns = list(index.columns)
+        base = [dict(by_key[k]) for k in predictions.keys]
+    else:
+        base_columns = ["key", "label", "class_name"]
+        base = [{"key": k, "label": int(label), "class_name": classes[label] if 0 <= label < len(classes) else ""}
+                for k, label in zip(predictions.keys, predictions.labels, strict=True)]
+    prob_columns = [f"prob_{name}" for name in classes]
+    rows: list[dict[str, object]] = []
+    for row, p in zip(base, predictions.probabilities, strict=True):
+        guess = int(np.argmax(p))
+        row.update({"predicted_label": guess, "predicted_class": classes[guess]})
+        row.update({column: float(value) for column, value in zip(prob_columns, p, strict=True)})
+        rows.append(row)
+    return rows, [*base_columns, "predicted_label", "predicted_class", *prob_columns]
+
+
+@dataclass
+class ModelRun:
+    """Everything :func:`run_model` produced: CSV rows and columns, class names, raw predictions."""
+
+    rows: list[dict[str, object]]
+    columns: list[str]
+    classes: list[str]
+    predictions: Predictions
+
+
+def run_model(model: PathLike, weights: PathLike, lmdb: PathLike, *, index: PathLike | None = None,
+              labels: PathLike | None = None, train_val: PathLike | None = None, batch_size: int = 16,
+              engine: str = "torch", gpu: int | None = None, with_features: bool = False,
+              progress: bool = False) -> ModelRun:
+    """Predict every record of ``lmdb`` with a deploy net and join the index metadata.
+
+    The preprocessing comes from ``train_val`` (default: the ``*_train_val.prototxt`` next to
+    the deploy net), the class names from ``labels`` (default: a labels.txt next to or above
+    the LMDB). ``engine`` is ``torch`` (the engine) or ``caffe`` (pycaffe).
+    """
+    from mcnn.tables import read_table
+
+    train_val = train_val or default_train_val(model)
+    if train_val is None:
+        raise ConfigError(f"{model}: no train_val prototxt next to it to take the preprocessing from; "
+                          "give --train-val")
+    transform = test_transform(train_val)
+    labels_path = labels or find_labels(lmdb)
+    if labels_path is None:
+        raise ConfigError(f"no labels.txt next to or above {lmdb}; give --labels")
+    classes = read_labels(labels_path)
+    _, prob_blob, feature_blob = deploy_blobs(model)
+    if engine == "caffe":
+        backend: Backend = PycaffeBackend(model, weights, gpu)
+    elif engine == "torch":
+        backend = EngineBackend(model, weights, "cpu" if gpu is None else f"cuda:{gpu}")
+    else:
+        raise ConfigError(f"--engine must be torch or caffe, got {engine!r}")
+    table = read_table(index) if index is not None else None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(LmdbRecords(lmdb)), unit="img", desc="predict", leave=False)
+    predictions = predict_lmdb(backend, lmdb, transform, prob_blob, feature_blob if with_features else None,
+                               batch_size, progress=bar.update if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    rows, columns = prediction_rows(predictions, classes, table)
+    return ModelRun(rows=rows, columns=columns, classes=list(classes), predictions=predictions)

@@ -1,0 +1,72 @@
+"""CSV tables: the index, predictions and result files every stage exchanges.
+
+Read with the ``csv`` module (any line ending, quoted or not, a UTF-8 BOM tolerated);
+columns are selected by name. Writing is atomic (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mcnn.errors import McnnError
+from mcnn.fsutil import atomic_write_text
+
+
+class TableError(McnnError, ValueError):
+    """A CSV lacks a needed column or holds a malformed value; the message names file and column."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV file as read: its path, its column names in file order, its rows as dicts of text."""
+
+    path: Path
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, str], ...]
+
+    def require(self, *names: str, purpose: str = "") -> None:
+        """Raise :class:`TableError` naming the file and the first column of ``names`` it lacks."""
+        for name in names:
+            if name not in self.columns:
+                why = f" ({purpose})" if purpose else ""
+                raise TableError(f"{self.path}: no column {name!r}{why}")
+
+    def column(self, name: str) -> list[str]:
+        """All values of column ``name`` (which must exist)."""
+        self.require(name)
+        return [row[name] for row in self.rows]
+
+
+def read_table(path: str | os.PathLike[str]) -> Table:
+    """Read a CSV with a header row; raises :class:`TableError` if the file is missing or empty."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None:
+                raise TableError(f"{path}: empty file, expected a CSV header")
+            columns = tuple(reader.fieldnames)
+            rows = tuple(reader)
+    except FileNotFoundError:
+        raise TableError(f"{path}: no such file") from None
+    return Table(path=path, columns=columns, rows=rows)
+
+
+def format_table(rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> str:
+    """CSV text (LF line ends) of ``rows`` restricted to ``columns``; floats keep full precision."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def write_table(path: str | os.PathLike[str], rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> Path:
+    """Write ``rows`` as a CSV with ``columns``, atomically."""
+    return atomic_write_text(path, format_table(rows, columns))

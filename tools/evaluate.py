@@ -1,0 +1,48 @@
+#!/usr/bin/env python
+"""Evaluate a trained net on a test LMDB: per-image probabilities, accuracy, the confusion matrix.
+
+Example:
+  python tools/evaluate.py --model prototxt/hela/mcnn_deploy.prototxt \\
+      --weights snapshots/hela/mcnn_iter_436.caffemodel --lmdb data/hela/test_lmdb \\
+      --index data/hela/splits/repeat_000/test_index.csv --out runs/hela_eval
+
+Writes predictions.csv (index columns, predicted class, prob_<class> per class), metrics.json,
+confusion.csv and confusion.png (drawn like the paper's Fig. 4); for BBBC021 also the
+treatment-level MoA results (moa_treatments.csv, moa_confusion.csv/.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mcnn.cli import run
+from mcnn.evaluate.cli import add_model_arguments, model_run
+from mcnn.evaluate.outputs import write_evaluation
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_arguments(p)
+    p.add_argument("--title", default="", help="title of the confusion-matrix figure")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    result = model_run(args)
+    metrics = write_evaluation(args.out, result.rows, result.columns, result.classes, args.title)
+    acc = metrics["accuracy"]
+    line = f"{metrics['images']} labelled images" + (f", accuracy {100 * acc:.2f}%" if acc is not None else "")
+    if "moa" in metrics:
+        moa = metrics["moa"]
+        line += (f"; {moa['treatments']} treatments, MoA accuracy {100 * moa['treatment_accuracy']:.1f}%, "
+                 f"per-MoA median {100 * moa['table1_median']:.0f} (SD {100 * moa['table1_sd']:.0f})")
+    print(f"{line}; results in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run("evaluate", lambda: main(get_args_parser().parse_args())))
