@@ -281,7 +281,7 @@ class Trainer:
                 loss, blobs = self._forward_train_batch(0, self.iter, sub, feeds)
                 loss.backward()
                 self._allreduce_grads(sub == iter_size - 1)
-                loss_sum += float(loss)
+                loss_sum += float(loss.detach())
             loss_value = loss_sum / iter_size
             if not self._all_finite(loss_value):
                 last = str(self.snapshots[-1]) if self.snapshots else "none written in this run"
