@@ -19,6 +19,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def machine() -> dict[str, object]:
     return info
 
 
-def timed(fn, repeat: int) -> float:  # noqa: ANN001 - any zero-argument callable
+def timed(fn: Callable[[], object], repeat: int) -> float:
     """Median seconds of ``repeat`` calls after one warm-up call."""
     fn()
     times = []

@@ -1,0 +1,143 @@
+#!/usr/bin/env python
+"""Throughput and peak memory of data_prep/prepare.py on BBBC021-sized images (3 x 1024 x 1280, 16-bit).
+
+Writes a real-size BBBC021 look-alike (one plate by default: its 24 DMSO fields and the first
+``--fields-per-plate`` others), then runs ``prepare.py bbbc021 --protocol full`` once per worker
+count and reports fields/s, 16-bit TIFFs/s, MB/s of TIFF read, wall time and peak memory: the
+largest single process (``ru_maxrss``) and the whole process tree (sampled ``VmRSS`` sum).
+Memory should not grow with the number of fields (compare two ``--fields-per-plate`` values).
+
+Examples:
+  python bench/data_prep.py                                  # 1 plate, 24 + 24 fields, workers 1 and 2
+  python bench/data_prep.py --fields-per-plate 96 --workers 1,2,4 --json /tmp/bench.json
+  python bench/data_prep.py --raw /data/BBBC021 --workers 8  # a real download
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--raw", type=Path, help="an existing BBBC021 RAW folder (default: write a real-size look-alike)")
+    p.add_argument("--metadata", type=Path, help="real BBBC021 CSVs for the look-alike (see synthesize.py)")
+    p.add_argument("--plates", default="Week1_22123", help="plates of the look-alike (default Week1_22123)")
+    p.add_argument("--fields-per-plate", type=int, default=24,
+                   help="non-DMSO fields per plate in the look-alike (default 24; the DMSO fields are added)")
+    p.add_argument("--workers", default="1,2", help="worker counts to measure (default 1,2)")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--keep", type=Path, help="keep the look-alike and outputs in this folder")
+    return p
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident memory (bytes) of ``pid`` and all its descendants, from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as handle:
+                    todo += [int(x) for x in handle.read().split()]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def _measure(cmd: list[str]) -> dict[str, float]:
+    """Run ``cmd``; wall time, the largest process's peak RSS and the sampled peak of the tree."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            done.wait(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    thread.join()
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read() if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{stderr}")
+    return {"wall_s": wall, "max_rss_mb": usage.ru_maxrss / 1024, "tree_rss_mb": peak[0] / 2**20}
+
+
+def main(args: argparse.Namespace) -> int:
+    from mcnn.datasets import get_dataset
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="mcnn-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        raw = args.raw
+        synth_s = None
+        if raw is None:
+            raw = work / "raw"
+            if not (raw / "BBBC021_v1_image.csv").is_file():
+                sys.path.insert(0, str(ROOT / "data_prep"))
+                from synthesize import _metadata  # the script's lookup of the real CSVs
+
+                t = time.perf_counter()
+                get_dataset("bbbc021").synthesize(raw, "real", 0, metadata=_metadata(args.metadata),
+                                                  plates=args.plates.split(","), fields_per_plate=args.fields_per_plate)
+                synth_s = time.perf_counter() - t
+        results = []
+        for workers in [int(w) for w in args.workers.split(",")]:
+            out = work / f"out_w{workers}"
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = [sys.executable, str(ROOT / "data_prep" / "prepare.py"), "bbbc021", "--raw", str(raw), "--out",
+                   str(out), "--protocol", "full", "--workers", str(workers), "--quiet"]
+            m = _measure(cmd)
+            info = json.loads((out / "dataset.json").read_text())
+            split = info["splits"][0]
+            fields = split["train"] + split["test"] + info["unlabelled"]["screen"]["size"]
+            tiff_mb = fields * 3 * info["source_height"] * info["source_width"] * 2 / 2**20
+            row = {"workers": workers, "fields_decoded": fields, "fields_per_s": fields / m["wall_s"],
+                   "tiffs_per_s": 3 * fields / m["wall_s"], "tiff_mb_per_s": tiff_mb / m["wall_s"], **m,
+                   "image": f"3x{info['source_height']}x{info['source_width']} uint16", "cpus": os.cpu_count()}
+            results.append(row)
+            if args.keep is None:
+                shutil.rmtree(out, ignore_errors=True)
+        print(f"{'workers':>7} {'fields':>6} {'fields/s':>9} {'TIFF/s':>7} {'MB/s':>7} {'wall s':>7} "
+              f"{'max RSS MB':>10} {'tree RSS MB':>11}")
+        for r in results:
+            print(f"{r['workers']:>7} {r['fields_decoded']:>6} {r['fields_per_s']:>9.2f} {r['tiffs_per_s']:>7.2f} "
+                  f"{r['tiff_mb_per_s']:>7.1f} {r['wall_s']:>7.1f} {r['max_rss_mb']:>10.0f} {r['tree_rss_mb']:>11.0f}")
+        if synth_s is not None:
+            print(f"(look-alike written in {synth_s:.1f} s; prepare decodes each field twice with --protocol full: "
+                  "once for the train/test split, once for the screen LMDB)")
+        if args.json:
+            args.json.write_text(json.dumps({"results": results, "synthesize_s": synth_s}, indent=1) + "\n")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    from mcnn.cli import run
+
+    sys.exit(run("bench", lambda: main(get_args_parser().parse_args())))

@@ -1,0 +1,41 @@
+"""The paper's eight datasets (and the simulated screen), read from their real download layouts.
+
+One module per dataset parses the publisher's layout (archive folders, file-name patterns, channel
+files, plate maps, metadata CSVs), applies the paper's class rules and protocols, and writes a
+synthetic look-alike of the download for tests and demos. :func:`get_dataset` returns an instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mcnn.datasets.base import Dataset, Field, Labelled, Plan, Problems
+from mcnn.datasets.bbbc013 import BBBC013
+from mcnn.datasets.bbbc014 import BBBC014
+from mcnn.datasets.bbbc015 import BBBC015
+from mcnn.datasets.bbbc016 import BBBC016
+from mcnn.datasets.bbbc021 import BBBC021
+from mcnn.datasets.classfolders import CHO, HeLa
+from mcnn.datasets.errors import BadInputError, DatasetLayoutError
+from mcnn.datasets.hpa import HPA
+from mcnn.datasets.simulated import Simulated
+from mcnn.errors import ConfigError
+
+DATASETS: dict[str, type[Dataset]] = {
+    cls.name: cls for cls in (BBBC013, BBBC014, BBBC015, BBBC016, BBBC021, HeLa, CHO, HPA, Simulated)
+}
+#: The paper's datasets, in the order of its Table 1 (the simulated screen is ours).
+PAPER_DATASETS = ("bbbc013", "bbbc014", "bbbc015", "bbbc016", "hela", "cho", "hpa", "bbbc021")
+
+
+def get_dataset(name: str, options: Mapping[str, str] | None = None) -> Dataset:
+    """An instance of the dataset called ``name`` with its ``--option`` values; ConfigError if unknown."""
+    try:
+        cls = DATASETS[name.lower()]
+    except KeyError:
+        raise ConfigError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}") from None
+    return cls(options)
+
+
+__all__ = ["DATASETS", "PAPER_DATASETS", "BadInputError", "Dataset", "DatasetLayoutError", "Field", "Labelled",
+           "Plan", "Problems", "get_dataset"]

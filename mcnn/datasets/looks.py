@@ -1,0 +1,54 @@
+"""Looks of the synthetic look-alikes: which structure each channel shows per class or dose.
+
+Kept apart from the dataset modules so that every look-alike uses the same vocabulary
+(:mod:`mcnn.datasets.render`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from mcnn.datasets.render import Look
+
+#: Translocation assays (BBBC013 FKHR-GFP, BBBC014 NF-kB): the signal channel moves from the
+#: cytoplasm (neutral) into the nucleus (positive); the second channel is the nuclear stain.
+TRANSLOCATION_NEUTRAL = Look({"signal": {"cytoplasm": 0.9, "nucleus": 0.1}, "nuclei": {"nucleus": 1.0}})
+TRANSLOCATION_POSITIVE = Look({"signal": {"cytoplasm": 0.15, "nucleus": 1.1}, "nuclei": {"nucleus": 1.0}})
+
+#: Transfluor assays (BBBC015, BBBC016): arrestin-GFP diffuse (neutral) or in vesicle spots (positive).
+TRANSFLUOR_NEUTRAL = Look({"signal": {"cytoplasm": 0.7, "membrane": 0.3}, "nuclei": {"nucleus": 1.0}}, spots=2)
+TRANSFLUOR_POSITIVE = Look({"signal": {"cytoplasm": 0.25, "spots": 1.0}, "nuclei": {"nucleus": 1.0}}, spots=14)
+
+
+def response(position: float, ec50: float = 0.5, slope: float = 8.0) -> float:
+    """A sigmoid dose response in [0, 1] of a position in [0, 1] along a dilution series."""
+    return 1.0 / (1.0 + math.exp(-slope * (position - ec50)))
+
+
+#: Sub-cellular patterns (HeLa, CHO, HPA protein channel): structure weights per pattern.
+PATTERNS: dict[str, dict[str, float]] = {
+    "actin": {"filaments": 1.0, "membrane": 0.4},
+    "dna": {"nucleus": 1.0},
+    "endosome": {"spots": 1.0, "cytoplasm": 0.1},
+    "er": {"reticular": 1.0, "cytoplasm": 0.1},
+    "golgi_giantin": {"perinuclear": 1.0},
+    "golgi_gpp130": {"perinuclear": 0.8, "spots": 0.3},
+    "lysosome": {"spots": 0.8, "perinuclear": 0.3},
+    "microtubules": {"filaments": 0.8, "cytoplasm": 0.3},
+    "mitochondria": {"mitochondria": 1.0},
+    "nucleolus": {"nucleoli": 1.0, "nucleus": 0.1},
+    "cytoplasm": {"cytoplasm": 1.0},
+    "centrosome": {"centrosome": 1.0, "cytoplasm": 0.05},
+    "intermediate_filaments": {"filaments": 0.6, "reticular": 0.4},
+    "nucleus_no_nucleoli": {"nucleus": 1.0, "nucleoli": -0.6},
+    "membrane": {"membrane": 1.0},
+    "vesicles": {"spots": 1.0},
+}
+
+
+def pattern_look(pattern: str, extra_channels: dict[str, dict[str, float]] | None = None, *,
+                 cells: float = 6.0, spots: int = 8, spread: float = 1.0) -> Look:
+    """A look whose ``protein`` channel shows ``pattern`` (a key of :data:`PATTERNS`)."""
+    channels = {"protein": PATTERNS[pattern]}
+    channels.update(extra_channels or {})
+    return Look(channels, cells=cells, cell_radius=0.16, spots=spots, spread=spread)

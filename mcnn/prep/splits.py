@@ -1,0 +1,91 @@
+"""Train/test splits of the paper's protocols.
+
+- ``cv``: per class, a random 10 % of the images (``mcnn.splits.holdout_count``: round half up,
+  at least one while the class keeps one for training) go to the test set, the rest to training;
+  repeated ``repeats`` times (50 in the paper), repeat r drawn from a generator seeded by
+  (seed, r), so any repeat can be rebuilt alone.
+- ``loco``: one fold per held-out group (BBBC021: compound), trained on all other groups.
+- ``full``: one split, the training and test sets the dataset defines (BBBC021: the 13-class model).
+
+Fields are ordered by name before drawing, so the splits do not depend on the order in which
+the download's files were listed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from mcnn.datasets.base import Labelled, rng_for
+from mcnn.errors import ConfigError
+from mcnn.splits import holdout_count
+
+
+@dataclass
+class Split:
+    """One split: ``name`` (``repeat_000``, ``fold_<compound>``, ``full``), its training and test
+    fields, and the held-out group of a leave-one-out fold."""
+
+    name: str
+    train: list[Labelled]
+    test: list[Labelled]
+    held_out: str | None = None
+
+
+def repeat_name(r: int) -> str:
+    """``repeat_000``, ``repeat_001``, ..."""
+    return f"repeat_{r:03d}"
+
+
+def fold_name(group: str) -> str:
+    """``fold_<group>``: lower-cased, every run of characters other than a-z0-9 replaced by ``-``."""
+    return "fold_" + re.sub(r"[^a-z0-9]+", "-", group.lower())
+
+
+def _by_name(items: list[Labelled]) -> list[Labelled]:
+    return sorted(items, key=lambda x: x.field.name)
+
+
+def cv_split(labelled: list[Labelled], repeat: int, seed: int, fraction: float = 0.1) -> Split:
+    """Repeat ``repeat`` of the per-class random split (``fraction`` of each class to test)."""
+    by_class: dict[int, list[Labelled]] = defaultdict(list)
+    for item in _by_name(labelled):
+        by_class[item.label].append(item)
+    rng = rng_for(seed, "cv", repeat)
+    train: list[Labelled] = []
+    test: list[Labelled] = []
+    for label in sorted(by_class):
+        items = by_class[label]
+        order = rng.permutation(len(items))
+        k = holdout_count(len(items), fraction)
+        test += [items[i] for i in order[:k]]
+        train += [items[i] for i in order[k:]]
+    return Split(repeat_name(repeat), train, test)
+
+
+def cv_splits(labelled: list[Labelled], repeats: int, seed: int, fraction: float = 0.1) -> list[Split]:
+    """The ``repeats`` splits of ``--protocol cv``."""
+    if repeats < 1:
+        raise ConfigError(f"--repeats {repeats}: need at least 1")
+    if not 0 < fraction < 1:
+        raise ConfigError(f"--test-fraction {fraction:g}: need a value between 0 and 1")
+    return [cv_split(labelled, r, seed, fraction) for r in range(repeats)]
+
+
+def loco_splits(labelled: list[Labelled]) -> list[Split]:
+    """One fold per group (compound) of ``labelled``, in the order of the fold names."""
+    groups = sorted({x.group for x in labelled if x.group}, key=fold_name)
+    if len(groups) < 2:
+        raise ConfigError(f"leave-one-out needs at least 2 groups, found {len(groups)}")
+    names = [fold_name(g) for g in groups]
+    if len(set(names)) != len(names):
+        raise ConfigError("two held-out groups give the same fold name")
+    items = _by_name(labelled)
+    return [Split(fold_name(g), [x for x in items if x.group != g], [x for x in items if x.group == g], held_out=g)
+            for g in groups]
+
+
+def full_split(train: list[Labelled], test: list[Labelled]) -> Split:
+    """The single split of ``--protocol full``."""
+    return Split("full", _by_name(train), _by_name(test))
