@@ -135,24 +135,34 @@ class Reproduction:
     # -- steps ----------------------------------------------------------------------
 
     def prepare(self) -> PreparedDataset:
-        """Prepare the dataset (data_prep skips what is already complete)."""
-        from mcnn.prep.pipeline import PrepOptions, prepare
+        """Prepare this shard's splits (data_prep skips what is already complete).
+
+        A sharded run prepares into its own ``data/shard-<i>-of-<N>`` folder, so shards
+        running at the same time never write the same files.
+        """
+        from mcnn.prep.pipeline import PrepOptions, prepare, split_names
         from mcnn.prep.prepared import load_prepared
 
         opts = PrepOptions(protocol=self.o.protocol, repeats=self.o.repeats, seed=self.o.seed, augment=self.o.augment,
                            quiet=self.o.quiet)
         if self.o.prep_workers:
             opts.workers = self.o.prep_workers
+        self.planned = split_names(self.o.dataset, self.o.raw, opts)
+        i, n = self.o.shard
+        if n > 1:
+            opts.only = tuple(self.planned[i::n])
+            self.data_dir = self.o.out / "data" / f"shard-{i}-of-{n}"
+        if not opts.only and n > 1:
+            raise ConfigError(f"--shard {i}/{n}: only {len(self.planned)} splits, none for this shard")
         prepare(self.o.dataset, self.o.raw, self.data_dir, opts)
         return load_prepared(self.data_dir)
 
     def run(self) -> dict[str, object]:
         """Prepare, run this shard's splits, summarise; returns the summary."""
         ds = self.prepare()
-        i, n = self.o.shard
-        mine = [s for k, s in enumerate(ds.splits) if k % n == i]
-        self.log(f"{ds.dataset}: {len(ds.splits)} splits, this shard runs {len(mine)} ({self.o.arch}, {self.o.engine})")
-        for split in mine:
+        self.log(f"{ds.dataset}: {len(self.planned)} splits, this shard runs {len(ds.splits)} "
+                 f"({self.o.arch}, {self.o.engine})")
+        for split in ds.splits:
             self.run_split(ds, split)
         return self.summarize(ds)
 
@@ -255,15 +265,16 @@ class Reproduction:
 
     def summarize(self, ds: PreparedDataset) -> dict[str, object]:
         """Merge every finished split into results.md / results.csv (and the aggregated figures)."""
+        planned = getattr(self, "planned", [s.name for s in ds.splits])
         done = []
-        for split in ds.splits:
-            path = self.runs_dir / split.name / "metrics.json"
+        for name in planned:
+            path = self.runs_dir / name / "metrics.json"
             if path.is_file():
-                done.append((split, json.loads(path.read_text())))
+                done.append((name, json.loads(path.read_text())))
         classes = list(ds.class_names)
         published = TABLE1.get(ds.dataset)
         summary: dict[str, object] = {"dataset": ds.dataset, "arch": self.o.arch, "protocol": ds.protocol,
-                                      "splits_done": len(done), "splits_planned": len(ds.splits),
+                                      "splits_done": len(done), "splits_planned": len(planned),
                                       "seconds": sum(m.get("seconds", 0.0) for _, m in done),
                                       "engine": sorted({m.get("engine", "") for _, m in done}),
                                       "hardware": sorted({m.get("hardware", "") for _, m in done})}
@@ -293,7 +304,7 @@ class Reproduction:
                "published": published.arch(self.o.arch)[0] if published else None,
                "published_sd": published.arch(self.o.arch)[1] if published else None,
                "benchmark": f"{published.benchmark[0]:g} ({published.benchmark[2]})" if published else "",
-               "splits_done": len(done), "splits_planned": len(ds.splits),
+               "splits_done": len(done), "splits_planned": len(planned),
                "wall_time_h": round(summary["seconds"] / 3600, 3),
                "engine": ",".join(summary["engine"]), "hardware": "; ".join(summary["hardware"])}
         summary["row"] = row
@@ -301,10 +312,10 @@ class Reproduction:
         atomic_write_text(out / f"summary_{self.o.arch}.json", json.dumps(summary, indent=2, default=str) + "\n")
         return summary
 
-    def _summarize_moa(self, done: list[tuple[PreparedSplit, dict]], classes: list[str]) -> dict[str, object]:
+    def _summarize_moa(self, done: list[tuple[str, dict]], classes: list[str]) -> dict[str, object]:
         rows: list[dict[str, str]] = []
-        for split, _ in done:
-            path = self.runs_dir / split.name / "moa_treatments.csv"
+        for name, _ in done:
+            path = self.runs_dir / name / "moa_treatments.csv"
             if path.is_file():
                 rows.extend(read_table(path).rows)
         if not rows:

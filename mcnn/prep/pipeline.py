@@ -566,3 +566,19 @@ def _link(out: Path, split: str) -> None:
             os.replace(tmp, link)
         except OSError:
             tmp.unlink(missing_ok=True)
+
+
+def split_names(dataset: str, raw: str | os.PathLike[str], options: PrepOptions | None = None) -> list[str]:
+    """The names of the splits :func:`prepare` would write, in order, reading only the metadata.
+
+    Lets a sharded run (``tools/reproduce.py --shard i/N``) prepare just its own splits.
+    """
+    opts = options or PrepOptions()
+    ds = get_dataset(dataset, opts.dataset_options)
+    protocol = opts.protocol or ds.default_protocol
+    ds.check_protocol(protocol)
+    raw_dir = Path(raw).resolve()
+    if not raw_dir.is_dir():
+        raise DatasetLayoutError(f"{raw_dir}: raw folder missing ({ds.download_hint})")
+    plan = ds.plan(raw_dir, protocol, Problems(True), check_files=False)
+    return [s.name for s in _make_splits(plan, protocol, opts)]

@@ -1,0 +1,114 @@
+"""tools/reproduce.py end to end on synthetic look-alikes: cv, sharded BBBC021 folds, kill and resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+TINY = ["--widths", "4,4,4,4,4,4,4", "--fusion-width", "16", "--fusion-pool", "0", "--fc-width", "16",
+        "--quiet", "--batch", "8", "--workers", "0"]
+BBBC021_CSVS = ROOT.parent / "shared" / "data" / "bbbc021" / "crlf_unquoted"
+
+
+def tool(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="module")
+def raw013(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    raw = tmp_path_factory.mktemp("raw") / "bbbc013"
+    out = tool(str(ROOT / "data_prep" / "synthesize.py"), "bbbc013", "--out", str(raw))
+    assert out.returncode == 0, out.stderr
+    return raw
+
+
+def results(run: Path) -> list[dict[str, str]]:
+    with open(run / "results.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.slow
+def test_cv_dataset_end_to_end(raw013: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    out = tool(str(ROOT / "tools" / "reproduce.py"), "bbbc013", "--raw", str(raw013), "--out", str(run),
+               "--repeats", "2", "--epochs", "2", *TINY)
+    assert out.returncode == 0, out.stderr
+    (row,) = results(run)
+    assert set(row) == {"dataset", "architecture", "statistic", "ours", "ours_sd", "ours_mean", "ours_median",
+                        "ours_mad", "published", "published_sd", "benchmark", "splits_done", "splits_planned",
+                        "wall_time_h", "engine", "hardware"}
+    assert (row["dataset"], row["architecture"], row["statistic"]) == ("bbbc013", "mcnn", "median")
+    assert (row["published"], row["published_sd"], row["splits_done"], row["splits_planned"]) == ("100", "0", "2", "2")
+    accuracies = [json.loads((run / "runs" / "mcnn" / s / "metrics.json").read_text())["accuracy"]
+                  for s in ("repeat_000", "repeat_001")]
+    assert float(row["ours_median"]) == pytest.approx(100 * sorted(accuracies)[0] / 2 + 100 * sorted(accuracies)[1] / 2,
+                                                      abs=0.06)
+    assert row["engine"] == "torch" and row["hardware"].startswith("CPU")
+    text = (run / "results.md").read_text()
+    assert "| mcnn | median |" in text and "100 (0)" in text and "CP-CHARM" in text
+    assert (run / "confusion_mcnn.png").stat().st_size > 1000
+    again = tool(str(ROOT / "tools" / "reproduce.py"), "bbbc013", "--raw", str(raw013), "--out", str(run),
+                 "--repeats", "2", "--epochs", "2", *TINY)
+    assert again.returncode == 0 and again.stderr.count("done, skipped") == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BBBC021_CSVS.is_dir(), reason="the real BBBC021 metadata CSVs are not beside the checkout")
+def test_bbbc021_folds_in_two_shards(tmp_path: Path) -> None:
+    raw = tmp_path / "raw021"
+    out = tool(str(ROOT / "data_prep" / "synthesize.py"), "bbbc021", "--out", str(raw), "--metadata", str(BBBC021_CSVS))
+    assert out.returncode == 0, out.stderr
+    run = tmp_path / "run"
+    for shard in ("0/2", "1/2"):
+        out = tool(str(ROOT / "tools" / "reproduce.py"), "bbbc021", "--raw", str(raw), "--out", str(run),
+                   "--epochs", "1", "--shard", shard, *TINY)
+        assert out.returncode == 0, out.stderr
+    (row,) = results(run)
+    # the small look-alike holds 3 Week1 plates: 4 annotated compounds, one fold each
+    assert (row["splits_done"], row["splits_planned"], row["statistic"]) == ("4", "4", "median")
+    summary = json.loads((run / "summary_mcnn.json").read_text())
+    treatments = (run / "moa_treatments_mcnn.csv").read_text().strip().splitlines()
+    assert summary["treatments"] == len(treatments) - 1
+    assert summary["nsc_queries"] == summary["treatments"]
+    assert "per_moa_accuracy" in summary and "BBBC021 (mcnn)" in (run / "results.md").read_text()
+    assert sorted(p.name for p in (run / "data").iterdir()) == ["shard-0-of-2", "shard-1-of-2"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_summary(raw013: Path, tmp_path: Path) -> None:
+    args = ["bbbc013", "--raw", str(raw013), "--repeats", "2", "--epochs", "12", *TINY]
+    full = tmp_path / "full"
+    assert tool(str(ROOT / "tools" / "reproduce.py"), *args, "--out", str(full)).returncode == 0
+    part = tmp_path / "part"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "reproduce.py"), *args, "--out", str(part)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second = part / "runs" / "mcnn" / "repeat_001" / "snapshots"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if second.is_dir() and any(second.glob("*.solverstate")):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (part / "runs" / "mcnn" / "repeat_000" / "metrics.json").is_file()
+    assert not (part / "runs" / "mcnn" / "repeat_001" / "metrics.json").is_file()
+    out = tool(str(ROOT / "tools" / "reproduce.py"), *args, "--out", str(part))
+    assert out.returncode == 0, out.stderr
+    assert "repeat_000: done, skipped" in out.stderr and "repeat_001: resuming from" in out.stderr
+    keep = ("ours", "ours_sd", "ours_mean", "ours_median", "ours_mad", "splits_done")
+    assert [{k: r[k] for k in keep} for r in results(part)] == [{k: r[k] for k in keep} for r in results(full)]
+    for split in ("repeat_000", "repeat_001"):
+        a = (full / "runs" / "mcnn" / split / "predictions.csv").read_text()
+        b = (part / "runs" / "mcnn" / split / "predictions.csv").read_text()
+        assert a == b
