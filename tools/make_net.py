@@ -42,7 +42,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--fc-width", type=int, help="units of the first FC layer (default 512, the paper's)")
     g.add_argument("--dropout", type=float, help="dropout ratio after the first FC layer (default 0 = none)")
     g.add_argument("--weight-filler", choices=("xavier", "msra", "gaussian"), help="weight init (default xavier)")
-    d = p.add_argument_group("data (defaults from --preset)")
+    d = p.add_argument_group("data (defaults from --data or --preset)")
+    d.add_argument("--data", type=Path,
+                   help="a prepared dataset (data_prep/prepare.py --out): channels, size, classes and LMDB paths")
+    d.add_argument("--split", help="with --data: which split's LMDBs to read (default the first)")
     d.add_argument("--channels", type=int, help="input channels")
     d.add_argument("--classes", type=int, help="number of phenotype classes N_p")
     d.add_argument("--height", type=int, help="image height in pixels")
@@ -85,13 +88,25 @@ def main(args: argparse.Namespace) -> int:
             raise ConfigError(f"{', '.join(given)} only apply to --arch mcnn")
     mean_values = float_list(args.mean_value, "--mean-value") if args.mean_value else None
     batch = args.batch
+    prepared: dict[str, object] = {}
+    if args.data is not None:
+        from mcnn.prep.prepared import load_prepared
+
+        ds = load_prepared(args.data)
+        split = ds.split(args.split) if args.split else ds.splits[0]
+        prepared = {"channels": ds.num_channels, "classes": ds.num_classes, "height": ds.height, "width": ds.width,
+                    "train_source": str(split.paths.train_lmdb), "test_source": str(split.paths.test_lmdb),
+                    "class_names": ds.class_names}
+    elif args.split:
+        raise ConfigError("--split needs --data")
+    given = {"channels": args.channels, "classes": args.classes, "height": args.height, "width": args.width,
+             "train_source": args.train_source, "test_source": args.test_source}
+    prepared.update({k: v for k, v in given.items() if v is not None})
+    classes = prepared.get("classes", preset.classes)
     data = data_spec_for(
-        preset, args.arch,
-        channels=args.channels, classes=args.classes, height=args.height, width=args.width,
-        crop=args.crop, mirror=args.mirror, mean_file=args.mean_file, mean_values=mean_values,
-        scale=args.scale, train_source=args.train_source, test_source=args.test_source,
-        train_batch=batch, test_batch=args.test_batch or batch,
-        class_names=() if args.classes not in (None, preset.classes) else None,
+        preset, args.arch, crop=args.crop, mirror=args.mirror, mean_file=args.mean_file, mean_values=mean_values,
+        scale=args.scale, train_batch=batch, test_batch=args.test_batch or batch,
+        **{"class_names": () if classes != preset.classes else None, **prepared},
     )
     # Shapes are always checked, so no file is written for a net that cannot run.
     deploy = build_net(args.arch, data, deploy=True, **({"name": args.name} if args.name else {}), **mcnn_options)

@@ -33,6 +33,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--net", required=True, type=Path, help="the train_val prototxt (path written into the solver)")
     s = p.add_argument_group("set sizes (images) and batches")
     s.add_argument("--preset", help=f"take train/test sizes from a dataset preset: {', '.join(PRESETS)}")
+    s.add_argument("--data", type=Path, help="take train/test sizes from a prepared dataset (data_prep --out)")
+    s.add_argument("--split", help="with --data: which split (default the first)")
     s.add_argument("--train-size", type=int, help="training images per epoch")
     s.add_argument("--test-size", type=int, help="test images (0 = no testing during training)")
     s.add_argument("--batch", type=int, help="training batch (default: the net's TRAIN Data layer)")
@@ -82,6 +84,15 @@ def main(args: argparse.Namespace) -> int:
     if not train_batch:
         raise ConfigError(f"{args.net}: no TRAIN Data layer with a batch_size; give --batch")
     train_size, test_size = args.train_size, args.test_size
+    if args.data is not None:
+        from mcnn.prep.prepared import load_prepared
+
+        ds = load_prepared(args.data)
+        split = ds.split(args.split) if args.split else ds.splits[0]
+        train_size = train_size if train_size is not None else split.train_size
+        test_size = test_size if test_size is not None else split.test_size
+    elif args.split:
+        raise ConfigError("--split needs --data")
     if args.preset:
         preset = get_preset(args.preset)
         train_size = train_size if train_size is not None else preset.train_size

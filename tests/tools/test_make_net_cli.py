@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mcnn.caffe import io as cio
-from tests.conftest import ROOT, run_tool
+from tests.conftest import ROOT, run_tool, run_tool_at
 
 
 def _body(text: str) -> str:
@@ -89,3 +89,27 @@ def test_solver_cli_errors(tmp_path: Path) -> None:
     out = run_tool("make_solver.py", "--net", "prototxt/demo/mcnn_deploy.prototxt", "--train-size", "10",
                    "--test-size", "2")
     assert out.returncode == 2 and "no TRAIN Data layer" in out.stderr
+
+
+def test_net_and_solver_from_a_prepared_dataset(tmp_path: Path) -> None:
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    assert run_tool_at("data_prep/synthesize.py", "bbbc016", "--out", str(raw)).returncode == 0
+    prep = run_tool_at("data_prep/prepare.py", "bbbc016", "--raw", str(raw), "--out", str(data), "--repeats", "2",
+                       "--quiet", "--workers", "1")
+    assert prep.returncode == 0, prep.stderr
+    out = run_tool("make_net.py", "--data", str(data), "--split", "repeat_001", "--fusion-pool", "0",
+                   "--out", str(tmp_path / "nets"))
+    assert out.returncode == 0, out.stderr
+    net = cio.read_net(tmp_path / "nets" / "mcnn_train_val.prototxt")
+    assert net.layer[0].data_param.source == str(data / "splits" / "repeat_001" / "train_lmdb")
+    deploy = cio.read_net(tmp_path / "nets" / "mcnn_deploy.prototxt")
+    # the look-alike's 2-channel 64x64 fields and the 2 classes of BBBC016
+    assert list(deploy.layer[0].input_param.shape[0].dim) == [1, 2, 64, 64]
+    assert deploy.layer[-2].inner_product_param.num_output == 2
+    solver = tmp_path / "solver.prototxt"
+    out = run_tool("make_solver.py", "--net", str(tmp_path / "nets" / "mcnn_train_val.prototxt"), "--data", str(data),
+                   "--split", "repeat_001", "--batch", "2", "--out", str(solver))
+    assert out.returncode == 0, out.stderr
+    # BBBC016 cv: 4 fields per class, one held out per class -> 6 training, 2 test images
+    s = cio.read_solver(solver)
+    assert (s.max_iter, list(s.test_iter)) == (54, [1])  # ceil(18 * 6 / 2); ceil(2 / 16)
