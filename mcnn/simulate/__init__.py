@@ -1,0 +1,58 @@
+"""Phenotype simulator: plate-based two-channel fluorescence screens with planted phenotypes and known EC50s.
+
+- :mod:`mcnn.simulate.config`: :class:`ScreenConfig`, :class:`Compound`, :class:`Appearance`, presets.
+- :mod:`mcnn.simulate.hill`: the Hill curve giving the fraction of cells that show a phenotype.
+- :mod:`mcnn.simulate.cells`: per-cell phenotype states and geometry of one field (pure).
+- :mod:`mcnn.simulate.render`: one field rendered to a (2, H, W) uint16 image and label masks (pure).
+- :mod:`mcnn.simulate.layout`: the plate map (wells, controls, dilution series) and its fields.
+- :mod:`mcnn.simulate.screen`: :func:`simulate_screen` writes the layout of ``docs/formats.md``.
+- :mod:`mcnn.simulate.measure`: per-cell image statistics that check the planted phenotypes.
+- :mod:`mcnn.simulate.preview`: RGB preview montages; :mod:`mcnn.simulate.cli`: the command line.
+
+User guide: ``docs/simulator.md``.
+"""
+
+from mcnn.simulate.cells import Cell, FieldState, draw_cell, sample_field
+from mcnn.simulate.config import (
+    CONTROL,
+    DEFAULT_PHENOTYPES,
+    PHENOTYPES,
+    PRESETS,
+    Appearance,
+    Compound,
+    ScreenConfig,
+    get_preset,
+    with_overrides,
+)
+from mcnn.simulate.hill import hill_fraction
+from mcnn.simulate.layout import Field, Well, plan_fields, plan_wells
+from mcnn.simulate.render import FieldNuisance, RenderedField, draw_nuisance, render_field
+from mcnn.simulate.screen import ground_truth, simulate_field, simulate_screen
+
+__all__ = [
+    "CONTROL",
+    "DEFAULT_PHENOTYPES",
+    "PHENOTYPES",
+    "PRESETS",
+    "Appearance",
+    "Cell",
+    "Compound",
+    "Field",
+    "FieldNuisance",
+    "FieldState",
+    "RenderedField",
+    "ScreenConfig",
+    "Well",
+    "draw_cell",
+    "draw_nuisance",
+    "get_preset",
+    "ground_truth",
+    "hill_fraction",
+    "plan_fields",
+    "plan_wells",
+    "render_field",
+    "sample_field",
+    "simulate_field",
+    "simulate_screen",
+    "with_overrides",
+]
