@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # CUDA build pick the command at https://pytorch.org/get-started/ and run `make TORCH=... install`.
 TORCH ?= torch==2.13.0
 
-.PHONY: install test lint proto prototxt check-prototxt clean
+.PHONY: install demo test lint proto prototxt check-prototxt bench clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet '$(TORCH)'
 	$(PY) -m pip install --quiet -e '.[engine,test]'
 	touch $@
+
+# The README's main command: a simulated screen, an M-CNN trained on the CPU, EC50s recovered.
+demo: install
+	$(PY) tools/demo.py --out runs/demo
 
 test: install
 	$(VENV)/bin/ruff check .
@@ -34,6 +38,10 @@ prototxt: install
 
 check-prototxt: install
 	$(PY) tools/regenerate_committed.py --check
+
+bench: install
+	$(PY) bench/engine.py
+	$(PY) bench/data_prep.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -24,23 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcnn.cli import run
-from mcnn.dose.aggregate import (
-    CELL_LINE,
-    COMPOUND,
-    DEFAULT_CONTROLS,
-    aggregate,
-    class_columns,
-    mark_training,
-    read_table,
-    resolve_classes,
-    resolve_group_columns,
-    training_concentrations,
-)
-from mcnn.dose.analysis import FIT_TO, DoseSettings, fit_groups
-from mcnn.dose.report import write_ec50_csv, write_ec50_json, write_points_csv
+from mcnn.dose.aggregate import CELL_LINE, COMPOUND, DEFAULT_CONTROLS
+from mcnn.dose.analysis import FIT_TO, DoseSettings
+from mcnn.dose.pipeline import analyze
 from mcnn.errors import ConfigError
-
-OVERVIEW_LIMIT = 48
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -82,11 +68,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def slug(text: str) -> str:
-    """A file-name-safe lower-case form: runs of characters other than a-z0-9 become '-'."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "blank"
-
-
 def unit_from(args: argparse.Namespace) -> str:
     if args.unit is not None:
         return args.unit
@@ -107,57 +88,13 @@ def main(args: argparse.Namespace) -> int:
         control_names=tuple(args.controls or DEFAULT_CONTROLS),
         extra={"predictions": str(args.predictions), "training_index": [str(p) for p in args.training_index]},
     )
-    settings.check()
-    table = read_table(args.predictions)
-    class_names = [name for name, _ in class_columns(table)]
-    fit_classes = resolve_classes(table, args.classes)
-    group_columns = resolve_group_columns(table, args.group)
-    groups = aggregate(table, group_columns, control_names=settings.control_names)
-    if not groups:
-        raise ConfigError(f"{args.predictions}: no treated rows (every row is a control or the file is empty)")
-    seen: dict[tuple[str, ...], set[float]] = {}
-    for path in args.training_index:
-        for key, concs in training_concentrations(read_table(path), group_columns,
-                                                  control_names=settings.control_names).items():
-            seen.setdefault(key, set()).update(concs)
-    mark_training(groups, seen)
-    results = fit_groups(groups, class_names, fit_classes, settings)
-
-    out: Path = args.out
-    written = [
-        write_ec50_csv(out / "ec50.csv", results, group_columns, settings),
-        write_ec50_json(out / "ec50.json", results, group_columns, class_names, fit_classes, settings),
-        write_points_csv(out / "points.csv", groups, group_columns, class_names),
-    ]
-    if not args.no_plots:
-        from mcnn.dose.plots import plot_group, plot_overview  # matplotlib only when plotting
-
-        multiclass = args.plot_style == "multiclass" or (args.plot_style == "auto" and len(fit_classes) > 1)
-        used: Counter[str] = Counter()
-        for group in groups:
-            mine = [r for r in results if r.group is group]
-            name = slug("_".join(group.key))
-            used[name] += 1
-            if used[name] > 1:
-                name = f"{name}-{used[name]}"
-            if multiclass:
-                written.append(plot_group(out / "plots" / f"{name}.png", group, class_names, mine, settings.unit,
-                                          multiclass=True))
-            elif len(fit_classes) == 1:
-                written.append(plot_group(out / "plots" / f"{name}.png", group, class_names, mine, settings.unit))
-            else:
-                for res in mine:
-                    written.append(plot_group(out / "plots" / f"{name}__{slug(res.class_name)}.png", group,
-                                              class_names, [res], settings.unit))
-        if len(groups) <= OVERVIEW_LIMIT and (multiclass or len(fit_classes) == 1):
-            written.append(plot_overview(out / "overview.png", groups, class_names, results, settings.unit,
-                                         multiclass=multiclass))
-        elif len(groups) > OVERVIEW_LIMIT:
-            print(f"dose_response: {len(groups)} groups, more than {OVERVIEW_LIMIT}: no overview.png", file=sys.stderr)
-    counts = Counter(r.fit.status for r in results)
+    analysis = analyze(args.predictions, args.out, settings, args.classes, args.group, args.training_index,
+                       plots=not args.no_plots, plot_style=args.plot_style)
+    counts = Counter(r.fit.status for r in analysis.results)
     summary = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
-    print(f"dose_response: {len(groups)} group(s) x {len(fit_classes)} class(es): {summary}", file=sys.stderr)
-    print(f"dose_response: wrote {len(written)} files under {out}", file=sys.stderr)
+    print(f"dose_response: {len(analysis.groups)} group(s) x {len(analysis.fit_classes)} class(es): {summary}",
+          file=sys.stderr)
+    print(f"dose_response: wrote {len(analysis.written)} files under {args.out}", file=sys.stderr)
     return 0
 
 

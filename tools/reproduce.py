@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcnn.cli import int_list, run
-from mcnn.evaluate.runner import ARCHS, ReproduceOptions, Reproduction, parse_shard
+from mcnn.evaluate.runner import ARCHS, ReproduceOptions, Reproduction, parse_shard, resolve_gpu
 from mcnn.nets.mcnn import parse_scales
 
 
@@ -37,11 +37,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", default="none", choices=("none", "d4"), help="offline augmentation of training sets")
     p.add_argument("--engine", default=os.environ.get("MCNN_ENGINE", "torch"), choices=("torch", "caffe"),
                    help="torch (default; $MCNN_ENGINE overrides) or real Caffe (caffe train + pycaffe)")
-    p.add_argument("--gpu", type=int, help="GPU id (default CPU)")
+    p.add_argument("--gpu", default="auto",
+                   help="GPU id, 'auto' (default: GPU 0 when one is visible, else the CPU) or 'cpu'")
     p.add_argument("--shard", default="0/1", help="i/N: run splits i, i+N, i+2N, ... (default 0/1 = all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and of training (default 0)")
     p.add_argument("--batch", type=int, help="batch size (default: the dataset preset's)")
     p.add_argument("--base-lr", type=float, help="base learning rate (default 0.01)")
+    p.add_argument("--step-epochs", type=float, help="epochs between learning-rate steps (default 6)")
     p.add_argument("--no-profiling", action="store_true", help="bbbc021: skip the NSC/NSCB nearest-neighbour profiles")
     p.add_argument("--workers", type=int, default=2, help="data loading processes during training (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -68,8 +70,10 @@ def main(args: argparse.Namespace) -> int:
         net_options["fc_width"] = args.fc_width
     options = ReproduceOptions(
         dataset=args.dataset, raw=args.raw, out=args.out, arch=args.arch, repeats=args.repeats, epochs=args.epochs,
-        engine=args.engine, gpu=args.gpu, shard=parse_shard(args.shard), seed=args.seed, protocol=args.protocol,
-        augment=args.augment, batch=args.batch, base_lr=args.base_lr, net_options=net_options,
+        engine=args.engine, gpu=resolve_gpu(args.gpu), shard=parse_shard(args.shard), seed=args.seed,
+        protocol=args.protocol,
+        augment=args.augment, batch=args.batch, base_lr=args.base_lr, step_epochs=args.step_epochs,
+        net_options=net_options,
         profiling=not args.no_profiling, workers=args.workers, quiet=args.quiet)
     summary = Reproduction(options, log=lambda m: print(m, file=sys.stderr)).run()
     row = summary["row"]

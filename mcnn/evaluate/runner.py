@@ -61,7 +61,9 @@ class ReproduceOptions:
     augment: str = "none"
     batch: int | None = None
     base_lr: float | None = None
+    step_epochs: float | None = None
     net_options: dict[str, object] = field(default_factory=dict)
+    dose: bool = True
     profiling: bool = True
     workers: int = 2
     prep_workers: int | None = None
@@ -87,6 +89,29 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not match:
         raise ConfigError(f"--shard {text!r}: expected i/N, e.g. 0/4")
     return int(match.group(1)), int(match.group(2))
+
+
+def resolve_gpu(text: str | int | None) -> int | None:
+    """``--gpu``: an id, ``cpu`` (None) or ``auto`` (GPU 0 when one is visible, else None)."""
+    if text is None or isinstance(text, int):
+        return text
+    if text == "cpu":
+        return None
+    if text == "auto":
+        try:
+            import torch
+
+            return 0 if torch.cuda.is_available() else None
+        except ImportError:  # the Caffe image may come without PyTorch: ask the driver
+            smi = shutil.which("nvidia-smi")
+            if smi is None:
+                return None
+            listing = subprocess.run([smi, "-L"], capture_output=True, text=True)
+            return 0 if listing.returncode == 0 and "GPU 0" in listing.stdout else None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--gpu {text!r}: expected a GPU id, 'auto' or 'cpu'") from None
 
 
 def hardware(engine: str, gpu: int | None) -> str:
@@ -164,7 +189,39 @@ class Reproduction:
                  f"({self.o.arch}, {self.o.engine})")
         for split in ds.splits:
             self.run_split(ds, split)
+        if self.o.dose:
+            self.dose_response(ds)
         return self.summarize(ds)
+
+    def dose_response(self, ds: PreparedDataset) -> Path | None:
+        """Apply the first split's model to the dose set (BBBC013-016, simulated) and fit the curves.
+
+        Writes ``dose_<arch>/predictions.csv`` and the dose-response outputs (ec50.csv, ec50.json,
+        plots) beside it; the training concentrations of that split are marked.
+        """
+        dose = next((u for u in ds.unlabelled if u.name == "dose"), None)
+        first = self.runs_dir / self.planned[0]
+        if dose is None or not (first / "metrics.json").is_file():
+            return None
+        out = self.o.out / f"dose_{self.o.arch}"
+        if (out / "ec50.json").is_file():
+            return out
+        from mcnn.dose.analysis import DoseSettings
+        from mcnn.dose.pipeline import analyze
+        from mcnn.evaluate.outputs import write_screen
+
+        metrics = json.loads((first / "metrics.json").read_text())
+        weights = first / "snapshots" / f"{self.o.arch}_iter_{metrics['iterations']}.caffemodel"
+        result = run_model(first / f"{self.o.arch}_deploy.prototxt", weights, dose.lmdb, index=dose.index,
+                           labels=ds.root / "labels.txt", train_val=first / f"{self.o.arch}_train_val.prototxt",
+                           engine=self.o.engine, gpu=self.o.gpu)
+        write_screen(out, result.rows, result.columns, result.classes)
+        split_dir = self.o.out / "data"
+        train_index = next(split_dir.rglob(f"splits/{self.planned[0]}/train_index.csv"), None)
+        analyze(out / "predictions.csv", out, DoseSettings(unit=ds.concentration_unit or ""),
+                training_index=[train_index] if train_index else [])
+        self.log(f"dose-response curves of {dose.size} fields in {out}")
+        return out
 
     def data_spec(self, ds: PreparedDataset, split: PreparedSplit) -> DataSpec:
         preset = PRESETS.get(ds.dataset)
@@ -191,9 +248,15 @@ class Reproduction:
         cio.write_prototxt(train_val, build_net(self.o.arch, data, **self.o.net_options).net)
         cio.write_prototxt(deploy, build_net(self.o.arch, data, deploy=True, **self.o.net_options).net)
         prefix = str(folder / "snapshots" / self.o.arch)
-        solver_options = SolverOptions(epochs=self.o.epochs, snapshot_epochs=1, snapshot_prefix=prefix,
-                                       seed=self.o.seed, mode="CPU" if self.o.gpu is None else "GPU",
-                                       **({"base_lr": self.o.base_lr} if self.o.base_lr else {}))
+        tuned: dict[str, float] = {}
+        if self.o.base_lr:
+            tuned["base_lr"] = self.o.base_lr
+        if self.o.step_epochs:
+            tuned["step_epochs"] = self.o.step_epochs
+        # about six snapshots per split: enough to resume, not a disk full of weights
+        solver_options = SolverOptions(epochs=self.o.epochs, snapshot_epochs=max(1, round(self.o.epochs / 6)),
+                                       snapshot_prefix=prefix, seed=self.o.seed,
+                                       mode="CPU" if self.o.gpu is None else "GPU", **tuned)
         built = build_solver(str(train_val), split.train_size, split.test_size, data.train_batch, data.test_batch,
                              solver_options)
         solver_path = folder / "solver.prototxt"

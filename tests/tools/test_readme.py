@@ -14,12 +14,13 @@ from tests.conftest import ROOT
 
 
 def readme_blocks() -> list[list[str]]:
-    """The `python tools/...` lines of each bash block, in order (a block's lines build on each other)."""
+    """The `python tools/...` and `python data_prep/...` lines of each bash block, in order (a block's
+    lines build on each other)."""
     text = (ROOT / "README.md").read_text()
     blocks = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         commands = [line.split("  #")[0].strip() for line in block.splitlines()]
-        commands = [c for c in commands if c.startswith("python tools/")]
+        commands = [c for c in commands if c.startswith(("python tools/", "python data_prep/"))]
         if commands:
             blocks.append(commands)
     return blocks
@@ -32,7 +33,7 @@ def test_readme_has_commands() -> None:
 @pytest.mark.parametrize("commands", readme_blocks(), ids=lambda b: b[0][:60])
 def test_readme_block_runs(commands: list[str], tmp_path: Path) -> None:
     # Run in a scratch folder that sees the checkout's tools and committed files.
-    for name in ("tools", "mcnn", "prototxt", "solvers"):
+    for name in ("tools", "data_prep", "mcnn", "prototxt", "solvers"):
         (tmp_path / name).symlink_to(ROOT / name)
     for command in commands:
         argv = shlex.split(command)
