@@ -82,21 +82,21 @@ class Backend:
 
 
 class EngineBackend(Backend):
-    """The PyTorch engine."""
+    """The PyTorch engine (traced and frozen for inference, see :mod:`mcnn.engine.inference`)."""
 
     def __init__(self, deploy: PathLike, weights: PathLike | Sequence[PathLike], device: str = "cpu"):
-        import torch
-
         from mcnn.engine.net import load_net
 
-        self._torch = torch
         self.net = load_net(deploy, weights, device=device)
-        self.input = next(iter(self.net.feeds))
+        self._models: dict[tuple[str, ...], object] = {}
 
     def forward(self, batch: np.ndarray, blobs: Sequence[str]) -> dict[str, np.ndarray]:
-        with self._torch.inference_mode():
-            out = self.net.forward({self.input: batch})
-            return {name: out[name].float().cpu().numpy() for name in blobs}
+        from mcnn.engine.inference import InferenceModel
+
+        key = tuple(blobs)
+        if key not in self._models:
+            self._models[key] = InferenceModel(self.net, blobs)
+        return self._models[key](batch)  # type: ignore[operator]
 
 
 class PycaffeBackend(Backend):

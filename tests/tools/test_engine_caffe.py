@@ -1,0 +1,119 @@
+"""The --engine caffe paths, against a fake `caffe` binary and a fake pycaffe module (no real Caffe in CI)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.engine.conftest import TinySetup, make_setup
+
+FAKES = ROOT / "tests" / "fakes"
+
+
+def env_with_fakes(tmp_path: Path, fail: int = 0) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{FAKES / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = f"{FAKES / 'pycaffe'}{os.pathsep}{ROOT}"
+    env["FAKE_CAFFE_LOG"] = str(tmp_path / "caffe_calls.jsonl")
+    env["FAKE_PYCAFFE_LOG"] = str(tmp_path / "pycaffe_calls.jsonl")
+    env["FAKE_CAFFE_EXIT"] = str(fail)
+    return env
+
+
+def calls(path: Path) -> list[list[str]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def run(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, env=env)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> TinySetup:
+    return make_setup(tmp_path / "tiny")
+
+
+def test_train_runs_caffe_train_with_the_same_flags(tiny: TinySetup, tmp_path: Path) -> None:
+    env = env_with_fakes(tmp_path)
+    out = run("tools/train.py", "-solver", str(tiny.solver), "-weights", "a.caffemodel,b.caffemodel", "-gpu", "0",
+              "-iterations", "7", "--engine", "caffe", env=env)
+    assert out.returncode == 0, out.stderr
+    assert calls(tmp_path / "caffe_calls.jsonl") == [[
+        "train", "-solver", str(tiny.solver), "-weights", "a.caffemodel,b.caffemodel", "-gpu", "0",
+        "-sigint_effect", "stop", "-sighup_effect", "snapshot", "-iterations", "7"]]
+    assert "Optimization Done." in out.stderr  # caffe's log streams through
+    resume = run("tools/train.py", "-solver", str(tiny.solver), "-snapshot", "s_iter_5.solverstate", env=env | {
+        "MCNN_ENGINE": "caffe"})
+    assert resume.returncode == 0
+    assert calls(tmp_path / "caffe_calls.jsonl")[-1][:5] == ["train", "-solver", str(tiny.solver), "-snapshot",
+                                                              "s_iter_5.solverstate"]
+
+
+def test_train_passes_caffe_failures_on(tiny: TinySetup, tmp_path: Path) -> None:
+    out = run("tools/train.py", "-solver", str(tiny.solver), "--engine", "caffe", env=env_with_fakes(tmp_path, fail=3))
+    assert out.returncode == 3 and "Check failed: fake failure" in out.stderr
+
+
+def _eval_setup(tiny: TinySetup, tmp_path: Path) -> list[str]:
+    from mcnn.caffe import read_net
+    from mcnn.caffe.crosscheck import write_random_caffemodel
+
+    write_random_caffemodel(read_net(tiny.deploy), tmp_path / "w.caffemodel")
+    (tiny.root / "labels.txt").write_text("a\nb\nc\n")
+    return ["--model", str(tiny.deploy), "--weights", str(tmp_path / "w.caffemodel"), "--lmdb",
+            str(tiny.root / "test_lmdb")]
+
+
+def test_evaluate_on_pycaffe_matches_the_engine(tiny: TinySetup, tmp_path: Path) -> None:
+    common = _eval_setup(tiny, tmp_path)
+    env = env_with_fakes(tmp_path)
+    caffe = run("tools/evaluate.py", *common, "--out", str(tmp_path / "caffe"), "--engine", "caffe", "--batch", "5",
+                env=env)
+    assert caffe.returncode == 0, caffe.stderr
+    torch_run = run("tools/evaluate.py", *common, "--out", str(tmp_path / "torch"), "--engine", "torch", env=env)
+    assert torch_run.returncode == 0, torch_run.stderr
+    with open(tmp_path / "caffe" / "predictions.csv") as a, open(tmp_path / "torch" / "predictions.csv") as b:
+        rows_a, rows_b = list(csv.DictReader(a)), list(csv.DictReader(b))
+    assert len(rows_a) == 12
+    for ra, rb in zip(rows_a, rows_b, strict=True):
+        assert ra["predicted_class"] == rb["predicted_class"]
+        assert float(ra["prob_a"]) == pytest.approx(float(rb["prob_a"]), abs=1e-5)
+    log = calls(tmp_path / "pycaffe_calls.jsonl")
+    assert log[0] == ["set_mode_cpu"]
+    assert log[1] == ["Net", str(tiny.deploy), str(tmp_path / "w.caffemodel"), "1"]  # caffe.TEST
+    assert [c[1] for c in log if c[0] == "forward"] == ["(5, 2, 32, 32)", "(5, 2, 32, 32)", "(2, 2, 32, 32)"]
+
+
+def test_predict_on_pycaffe_selects_the_gpu(tiny: TinySetup, tmp_path: Path) -> None:
+    common = _eval_setup(tiny, tmp_path)
+    out = run("tools/predict.py", *common, "--out", str(tmp_path / "p"), "--engine", "caffe", "--gpu", "1",
+              env=env_with_fakes(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert calls(tmp_path / "pycaffe_calls.jsonl")[:2] == [["set_device", "1"], ["set_mode_gpu"]]
+
+
+@pytest.mark.slow
+def test_reproduce_with_caffe_trains_with_caffe_and_evaluates_with_pycaffe(tmp_path: Path) -> None:
+    env = env_with_fakes(tmp_path)
+    raw = tmp_path / "raw"
+    assert run("data_prep/synthesize.py", "bbbc016", "--out", str(raw), env=env).returncode == 0
+    args = ["bbbc016", "--raw", str(raw), "--out", str(tmp_path / "run"), "--repeats", "2", "--epochs", "2",
+            "--engine", "caffe", "--gpu", "cpu", "--fusion-pool", "0", "--widths", "4,4,4,4,4,4,4", "--quiet"]
+    out = run("tools/reproduce.py", *args, env=env)
+    assert out.returncode == 0, out.stderr
+    trains = calls(tmp_path / "caffe_calls.jsonl")
+    assert [c[:2] for c in trains] == [["train", "-solver"]] * 2
+    assert trains[0][2].endswith("runs/mcnn/repeat_000/solver.prototxt") and "-gpu" not in trains[0]
+    assert sum(c[0] == "Net" for c in calls(tmp_path / "pycaffe_calls.jsonl")) >= 2
+    with open(tmp_path / "run" / "results.csv") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["engine"] == "caffe" and row["splits_done"] == "2"
+    failing = run("tools/reproduce.py", *args[:4], str(tmp_path / "run2"), *args[5:], env=env_with_fakes(tmp_path, 1))
+    assert failing.returncode == 2 and "caffe train failed" in failing.stderr.strip().splitlines()[-1]
