@@ -33,21 +33,14 @@ from mcnn.caffe import pb  # noqa: E402
 from mcnn.engine.inference import InferenceModel  # noqa: E402
 from mcnn.engine.net import Net  # noqa: E402
 from mcnn.fsutil import atomic_write_text  # noqa: E402
+from mcnn.machine import cpu_model  # noqa: E402
 
 SIZES = {"demo": "prototxt/demo/mcnn_deploy.prototxt", "bbbc021": "prototxt/bbbc021/mcnn_deploy.prototxt"}
 
 
 def machine() -> dict[str, object]:
     """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, object] = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    info: dict[str, object] = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                                "python": platform.python_version(), "torch": torch.__version__,
                                "platform": platform.platform()}
     if torch.cuda.is_available():

@@ -44,6 +44,7 @@ class DemoOptions:
     out: Path = Path("runs/demo")
     preset: str = "demo"
     size: int | None = None
+    sites: int | None = None
     phenotypes: tuple[str, ...] | None = None
     seed: int = 0
     repeats: int = 1
@@ -190,7 +191,7 @@ def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoRe
     start = time.time()
     if not (raw / "ground_truth.json").is_file():
         log(f"[1/4] simulating the '{options.preset}' screen into {raw}")
-        config = with_overrides(get_preset(options.preset), seed=options.seed, size=options.size,
+        config = with_overrides(get_preset(options.preset), seed=options.seed, size=options.size, sites=options.sites,
                                 phenotypes=options.phenotypes)
         bar = None
         if not options.quiet and sys.stderr.isatty():

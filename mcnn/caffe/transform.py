@@ -163,3 +163,20 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
     b, g, r = image.astype(np.float32)[:3]
     gray = 0.114 * b + 0.587 * g + 0.299 * r
     return (np.round(gray).astype(image.dtype) if image.dtype == np.uint8 else gray)[None]
+
+
+def data_transform(layer: pb.LayerParameter) -> pb.TransformationParameter:
+    """A Data layer's effective transform_param: Caffe still honours the deprecated copies of
+    scale, mean_file, crop_size and mirror in DataParameter when transform_param lacks them."""
+    tp = pb.TransformationParameter()
+    tp.CopyFrom(layer.transform_param)
+    dp = layer.data_param
+    if dp.HasField("scale") and not tp.HasField("scale"):
+        tp.scale = dp.scale
+    if dp.mean_file and not tp.mean_file:
+        tp.mean_file = dp.mean_file
+    if dp.crop_size and not tp.crop_size:
+        tp.crop_size = dp.crop_size
+    if dp.mirror and not tp.mirror:
+        tp.mirror = dp.mirror
+    return tp

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mcnn.caffe.proto import caffe_pb2 as pb
-from mcnn.caffe.transform import DataError, LmdbRecords, Transformer
+from mcnn.caffe.transform import DataError, LmdbRecords, Transformer, data_transform
 
 __all__ = ["DataError", "DataFeed", "LmdbRecords", "Transformer", "batches"]
 
@@ -43,18 +43,7 @@ class DataFeed:
         self.batch_size = int(dp.batch_size)
         self.phase, self.seed, self.rank, self.world = phase, seed, rank, world
         self.tops = list(layer.top)
-        tp = pb.TransformationParameter()
-        tp.CopyFrom(layer.transform_param)
-        # Caffe still honours the deprecated DataParameter copies of these fields.
-        if dp.HasField("scale") and not tp.HasField("scale"):
-            tp.scale = dp.scale
-        if dp.mean_file and not tp.mean_file:
-            tp.mean_file = dp.mean_file
-        if dp.crop_size and not tp.crop_size:
-            tp.crop_size = dp.crop_size
-        if dp.mirror and not tp.mirror:
-            tp.mirror = dp.mirror
-        self.transformer = Transformer(tp, phase, self.records.shape, layer.name, base_dir)
+        self.transformer = Transformer(data_transform(layer), phase, self.records.shape, layer.name, base_dir)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

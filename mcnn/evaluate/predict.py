@@ -18,7 +18,7 @@ import numpy as np
 from mcnn.caffe import io as cio
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
-from mcnn.caffe.transform import LmdbRecords, Transformer
+from mcnn.caffe.transform import LmdbRecords, Transformer, data_transform
 from mcnn.errors import ConfigError
 from mcnn.tables import Table, TableError
 
@@ -40,16 +40,7 @@ def test_transform(train_val: PathLike) -> pb.TransformationParameter:
     net = filter_net(cio.read_net(train_val), pb.TEST)
     for layer in net.layer:
         if layer.type == "Data":
-            tp = pb.TransformationParameter()
-            tp.CopyFrom(layer.transform_param)
-            dp = layer.data_param
-            if dp.HasField("scale") and not tp.HasField("scale"):
-                tp.scale = dp.scale
-            if dp.mean_file and not tp.mean_file:
-                tp.mean_file = dp.mean_file
-            if dp.crop_size and not tp.crop_size:
-                tp.crop_size = dp.crop_size
-            return tp
+            return data_transform(layer)
     raise ConfigError(f"{train_val}: no TEST-phase Data layer to take the preprocessing from")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -34,6 +33,7 @@ from mcnn.evaluate.plots import confusion_figure, save_figure
 from mcnn.evaluate.predict import ModelRun, run_model
 from mcnn.evaluate.profiling import nearest_moa
 from mcnn.fsutil import atomic_write_text
+from mcnn.machine import describe
 from mcnn.nets import DataSpec, build_net
 from mcnn.nets.presets import DEFAULT_SCALE, PRESETS
 from mcnn.nets.solver import SolverOptions, build_solver
@@ -115,23 +115,9 @@ def resolve_gpu(text: str | int | None) -> int | None:
 
 
 def hardware(engine: str, gpu: int | None) -> str:
-    """A one-line description of where training ran."""
-    if gpu is not None:
-        try:
-            import torch
-
-            return f"GPU {torch.cuda.get_device_name(gpu)}"
-        except Exception:
-            return f"GPU {gpu}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU {cpu} ({os.cpu_count()} cores)"
+    """A one-line description of where training ran (``engine`` is kept for the caller's record)."""
+    del engine
+    return describe(gpu)
 
 
 def latest_snapshot(prefix: str) -> tuple[int, Path] | None:
