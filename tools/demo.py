@@ -28,15 +28,20 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation, split and training (default 0)")
     p.add_argument("--preset", default="demo", choices=("demo", "small"),
-                   help="screen size: demo (528 fields, default) or small (160 fields, faster, less accurate)")
+                   help="simulator preset: demo (default) or small (fewer wells; faster, less accurate)")
+    p.add_argument("--sites", type=int, default=4, help="fields imaged per well (default 4)")
+    p.add_argument("--size", type=int, help="field size in pixels (default 128; smaller is faster)")
+    p.add_argument("--phenotypes", help="simulate only these phenotypes, comma list (default all three)")
     p.add_argument("--repeats", type=int, default=1, help="90/10 cross-validation repeats (default 1)")
-    p.add_argument("--epochs", type=float, default=48, help="training epochs (default 48)")
+    p.add_argument("--epochs", type=float, default=24, help="training epochs (default 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    options = DemoOptions(out=args.out, preset=args.preset, seed=args.seed, repeats=args.repeats, epochs=args.epochs,
+    options = DemoOptions(out=args.out, preset=args.preset, sites=args.sites, size=args.size,
+                          phenotypes=tuple(args.phenotypes.split(",")) if args.phenotypes else None,
+                          seed=args.seed, repeats=args.repeats, epochs=args.epochs,
                           step_epochs=round(args.epochs * 7 / 18, 2), quiet=args.quiet)
     result = run_demo(options, log=lambda m: print(m, file=sys.stderr))
     if result.accuracy is not None:

@@ -57,6 +57,15 @@ def test_cv_dataset_end_to_end(raw013: Path, tmp_path: Path) -> None:
     text = (run / "results.md").read_text()
     assert "| mcnn | median |" in text and "100 (0)" in text and "CP-CHARM" in text
     assert (run / "confusion_mcnn.png").stat().st_size > 1000
+    # BBBC013's dose set (72 wells) went through the first repeat's model and the dose-response fits ...
+    predictions = run / "dose_mcnn" / "predictions.csv"
+    assert predictions.read_text().count("\n") == 73
+    assert json.loads((run / "dose_mcnn" / "ec50.json").read_text())["fitted_classes"] == ["positive"]
+    # ... and tools/dose_response.py reads the same file as it is
+    dose = tool(str(ROOT / "tools" / "dose_response.py"), "--predictions", str(predictions), "--out",
+                str(tmp_path / "dose"), "--no-plots")
+    assert dose.returncode == 0, dose.stderr
+    assert "2 group(s) x 1 class(es)" in dose.stderr  # wortmannin and LY294002
     again = tool(str(ROOT / "tools" / "reproduce.py"), "bbbc013", "--raw", str(raw013), "--out", str(run),
                  "--repeats", "2", "--epochs", "2", *TINY)
     assert again.returncode == 0 and again.stderr.count("done, skipped") == 2

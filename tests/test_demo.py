@@ -1,0 +1,40 @@
+"""The demo end to end, in a small configuration: an M-CNN trained on the simulator's controls
+recovers the planted EC50s (issue 6's acceptance; the full demo reports the same comparison)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcnn.demo import TOLERANCE_LOG10, compare_ec50
+from tests.conftest import ROOT
+
+
+@pytest.mark.slow
+def test_small_demo_recovers_the_planted_ec50s(tmp_path: Path) -> None:
+    # 96x96 fields, translocation and spots only: about 2 minutes on 2 cores.
+    args = [sys.executable, str(ROOT / "tools" / "demo.py"), "--out", str(tmp_path / "demo"), "--size", "96",
+            "--phenotypes", "translocation,spots", "--epochs", "16", "--quiet"]
+    out = subprocess.run(args, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    demo = tmp_path / "demo"
+    recoveries = compare_ec50(demo / "raw" / "ground_truth.json", demo / "dose_mcnn" / "ec50.json")
+    in_range = [r for r in recoveries if r.in_range]
+    assert [r.compound for r in in_range] == ["CPD-01", "CPD-02", "CPD-03"]
+    for r in in_range:
+        assert r.status == "ok", r
+        assert abs(r.log10_error) <= TOLERANCE_LOG10, r
+        assert r.ci_low <= r.estimate <= r.ci_high
+    (outside,) = [r for r in recoveries if not r.in_range]  # CPD-04: EC50 100 uM, above the tested 30 uM
+    assert outside.status != "ok" and outside.recovered
+    accuracy = float(re.search(r"held-out accuracy: ([\d.]+)%", out.stdout).group(1))
+    assert accuracy >= 90
+    assert "3/3 in-range EC50s within 0.3 log10" in out.stdout
+    report = (demo / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 5 and "CPD-03" in report and "planted EC50" in report
+    again = subprocess.run(args, capture_output=True, text=True)
+    assert again.returncode == 0 and "steps reused" in again.stdout
