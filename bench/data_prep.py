@@ -38,7 +38,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--fields-per-plate", type=int, default=24,
                    help="non-DMSO fields per plate in the look-alike (default 24; the DMSO fields are added)")
     p.add_argument("--workers", default="1,2", help="worker counts to measure (default 1,2)")
-    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--json", type=Path, help="write the results here (default bench/results/data_prep-<time>.json)")
     p.add_argument("--keep", type=Path, help="keep the look-alike and outputs in this folder")
     return p
 
@@ -129,8 +129,14 @@ def main(args: argparse.Namespace) -> int:
         if synth_s is not None:
             print(f"(look-alike written in {synth_s:.1f} s; prepare decodes each field twice with --protocol full: "
                   "once for the train/test split, once for the screen LMDB)")
-        if args.json:
-            args.json.write_text(json.dumps({"results": results, "synthesize_s": synth_s}, indent=1) + "\n")
+        from mcnn.fsutil import atomic_write_text
+        from mcnn.machine import describe
+
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        payload = {"when": stamp, "machine": describe(), "results": results, "synthesize_s": synth_s}
+        json_path = args.json or ROOT / "bench" / "results" / f"data_prep-{stamp}.json"
+        atomic_write_text(json_path, json.dumps(payload, indent=1) + "\n")
+        print(f"results: {json_path}")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
