@@ -40,6 +40,7 @@ from mcnn.prep.normalize import IntensityMapping, build_mapping, center_scale
 from mcnn.prep.prepared import DATASET_JSON, SPLITS, SplitPaths
 from mcnn.prep.splits import Split, cv_splits, full_split, loco_splits
 from mcnn.prep.write import Record, UnitWriter, remove_stale
+from mcnn.tables import read_table
 
 STATE = ".prepare.json"
 NORMALIZATION = "normalization.json"
@@ -477,16 +478,15 @@ def _read_side(index: Path) -> dict[str, Any]:
     per_class: Counter[str] = Counter()
     fields: list[str] = []
     seen: set[str] = set()
-    with open(index, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            keys.append(row["key"])
-            per_class[row["class_name"]] += 1
-            base = row["key"].split("_", 1)[1]
-            if row["Metadata_Augmentation"] != "none":
-                base = base.rsplit("/", 1)[0]
-            if base not in seen:
-                seen.add(base)
-                fields.append(base)
+    for row in read_table(index).rows:
+        keys.append(row["key"])
+        per_class[row["class_name"]] += 1
+        base = row["key"].split("_", 1)[1]
+        if row["Metadata_Augmentation"] != "none":
+            base = base.rsplit("/", 1)[0]
+        if base not in seen:
+            seen.add(base)
+            fields.append(base)
     return {"images": len(keys), "fields": len(fields), "per_class": dict(sorted(per_class.items())),
             "field_names": sorted(fields), "keys": keys}
 
