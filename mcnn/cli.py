@@ -1,11 +1,23 @@
-"""Shared pieces of the command-line scripts: error reporting and option parsing."""
+"""The command-line helpers every script in ``tools/`` and ``data_prep/`` shares.
+
+- :func:`run`: calls a script's ``main`` and turns toolkit errors into one ``prog: error: ...`` line.
+- Argument groups, defined once: :func:`add_engine_argument` (``--engine``),
+  :func:`add_mcnn_arguments` (the M-CNN's shape, read back by :func:`mcnn_options`) and
+  :func:`add_quiet_argument`.
+- Parsers of option values: :func:`int_list`, :func:`float_list`, :func:`parse_scales`.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections.abc import Callable
 
 from mcnn.errors import ConfigError, McnnError
+
+#: Choices of ``--engine``: the PyTorch engine or real Caffe (the ``caffe`` binary and pycaffe).
+ENGINES = ("torch", "caffe")
 
 
 def run(prog: str, main: Callable[[], int | None]) -> int:
@@ -34,3 +46,77 @@ def int_list(text: str, option: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
         raise ConfigError(f"{option} {text!r}: expected a comma list of integers") from None
+
+
+def parse_scales(text: str) -> tuple[int, ...]:
+    """Parse ``--scales``: ``A..B`` (the powers of two from A to B) or a comma list.
+
+    Only the range form is checked here; the M-CNN builder checks the values.
+    """
+    text = text.strip()
+    if ".." not in text:
+        return int_list(text, "--scales")
+    try:
+        lo, hi = (int(part) for part in text.split("..", 1))
+    except ValueError:
+        raise ConfigError(f"--scales {text!r}: expected A..B or a comma list of integers") from None
+    for s in (lo, hi):
+        if s < 1 or s & (s - 1):
+            raise ConfigError(f"--scales {text}: {s} is not a power of two")
+    if lo > hi:
+        raise ConfigError(f"--scales {text}: the range is empty")
+    return tuple(1 << k for k in range(lo.bit_length() - 1, hi.bit_length()))
+
+
+def add_engine_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup, caffe: str = "real Caffe") -> None:
+    """``--engine torch|caffe`` (default torch, or ``$MCNN_ENGINE``); ``caffe`` says what real Caffe runs."""
+    p.add_argument("--engine", default=os.environ.get("MCNN_ENGINE", "torch"), choices=ENGINES,
+                   help=f"torch (default; $MCNN_ENGINE overrides) or {caffe}")
+
+
+def add_quiet_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--quiet``: no progress bars."""
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+#: The M-CNN shape options: flag -> (keyword of the builder, help). Defaults are the builder's.
+MCNN_FLAGS: dict[str, tuple[str, str]] = {
+    "scales": ("scales", "scales: A..B (powers of two, e.g. 1..64) or a list, e.g. 1,2,4"),
+    "widths": ("pathway_widths", "kernel maps of each pathway's convs, one per scale, e.g. 16,16,16,32,32,32,64"),
+    "pool": ("pool", "pooling for subsampling and merging (default MAX)"),
+    "fusion_width": ("fusion_width", "outputs of the 1x1 fusion conv (default 1024)"),
+    "fusion_pool": ("fusion_pool", "MAX pool after the fusion conv, 0 = none (default 2)"),
+    "fc_width": ("fc_width", "units of the first FC layer (default 512, the paper's)"),
+    "dropout": ("dropout", "dropout ratio after the first FC layer (default 0 = none)"),
+    "weight_filler": ("weight_filler", "weight init (default xavier)"),
+}
+
+
+def add_mcnn_arguments(p: argparse.ArgumentParser,
+                       title: str = "M-CNN options (defaults: the reconstruction documented in the file header)"
+                       ) -> argparse._ArgumentGroup:
+    """The M-CNN shape group (``--scales``, ``--widths``, ...); read it back with :func:`mcnn_options`."""
+    g = p.add_argument_group(title)
+    types: dict[str, dict[str, object]] = {
+        "pool": {"choices": ("MAX", "AVE")}, "fusion_width": {"type": int}, "fusion_pool": {"type": int},
+        "fc_width": {"type": int}, "dropout": {"type": float},
+        "weight_filler": {"choices": ("xavier", "msra", "gaussian")},
+    }
+    for flag, (_, text) in MCNN_FLAGS.items():
+        g.add_argument("--" + flag.replace("_", "-"), help=text, **types.get(flag, {}))  # type: ignore[arg-type]
+    return g
+
+
+def mcnn_options(args: argparse.Namespace, arch: str = "mcnn") -> dict[str, object]:
+    """The builder keywords of the M-CNN options given in ``args``; ConfigError if ``arch`` is not mcnn."""
+    given = {flag: getattr(args, flag) for flag in MCNN_FLAGS if getattr(args, flag, None) is not None}
+    if given and arch != "mcnn":
+        raise ConfigError(f"{', '.join('--' + f.replace('_', '-') for f in given)} only apply to --arch mcnn")
+    options: dict[str, object] = {}
+    for flag, value in given.items():
+        if flag == "scales":
+            value = parse_scales(value)
+        elif flag == "widths":
+            value = int_list(value, "--widths")
+        options[MCNN_FLAGS[flag][0]] = value
+    return options

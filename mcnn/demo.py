@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from mcnn.evaluate.plots import save_figure
-from mcnn.evaluate.runner import ReproduceOptions, Reproduction, hardware
+from mcnn.figures import save_figure
 from mcnn.fsutil import atomic_write_text
+from mcnn.reproduce import ReproduceOptions, Reproduction, hardware
 
 #: Log10 error within which a planted EC50 counts as recovered (the acceptance of issue 6).
 TOLERANCE_LOG10 = 0.3

@@ -13,12 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcnn.errors import McnnError
+from mcnn.errors import TableError
 from mcnn.fsutil import atomic_write_text
-
-
-class TableError(McnnError, ValueError):
-    """A CSV lacks a needed column or holds a malformed value; the message names file and column."""
 
 
 @dataclass(frozen=True)

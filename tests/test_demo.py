@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcnn.demo import TOLERANCE_LOG10, compare_ec50
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 @pytest.mark.slow

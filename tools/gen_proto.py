@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcnn.caffe import protogen
+from mcnn.errors import ProtocError
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     try:
         path = protogen.generate_module(args.cache.resolve())
-    except protogen.ProtocError as exc:
+    except ProtocError as exc:
         print(f"gen_proto: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {path}")

@@ -16,11 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import float_list, int_list, run
+from mcnn.cli import float_list, int_list, parse_scales, run
 from mcnn.errors import ConfigError
 from mcnn.nets import list_nets, summarize
 from mcnn.nets.emit import net_texts, write_texts
-from mcnn.nets.mcnn import parse_scales
 from mcnn.nets.presets import PRESETS, data_spec_for, get_preset
 from mcnn.nets.registry import build_net
 

@@ -20,9 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import int_list, run
-from mcnn.evaluate.runner import ARCHS, ReproduceOptions, Reproduction, parse_shard, resolve_gpu
-from mcnn.nets.mcnn import parse_scales
+from mcnn.cli import int_list, parse_scales, run
+from mcnn.reproduce import ARCHS, ReproduceOptions, Reproduction, parse_shard, resolve_gpu
 
 
 def get_args_parser() -> argparse.ArgumentParser:

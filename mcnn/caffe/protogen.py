@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mcnn.errors import ProtocError
+
 PROTO_DIR = Path(__file__).resolve().parent / "proto"
 PROTO_FILE = PROTO_DIR / "caffe.proto"
 MODULE_FILE = PROTO_DIR / "caffe_pb2.py"
@@ -25,9 +27,6 @@ IMPORT_ROOT = PROTO_DIR.parents[2]
 #: grpcio-tools release that bundles protoc 3.21.12.
 GRPCIO_TOOLS_PIN = "grpcio-tools==1.53.2"
 
-
-class ProtocError(RuntimeError):
-    """protoc could not be found, installed or run."""
 
 
 def _relative_proto() -> str:

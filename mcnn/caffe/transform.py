@@ -16,12 +16,7 @@ import numpy as np
 from mcnn.caffe import io as cio
 from mcnn.caffe.datum import datum_to_array
 from mcnn.caffe.proto import caffe_pb2 as pb
-from mcnn.errors import CaffeFormatError, McnnError
-
-
-class DataError(McnnError, ValueError):
-    """An LMDB is missing, empty or holds records that don't fit the Data layer."""
-
+from mcnn.errors import CaffeFormatError, DataError
 
 #: Open environments by resolved path, with the pid that opened them.
 _OPEN_ENVS: dict[str, tuple[Any, int]] = {}

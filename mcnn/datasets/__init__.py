@@ -16,10 +16,9 @@ from mcnn.datasets.bbbc015 import BBBC015
 from mcnn.datasets.bbbc016 import BBBC016
 from mcnn.datasets.bbbc021 import BBBC021
 from mcnn.datasets.classfolders import CHO, HeLa
-from mcnn.datasets.errors import BadInputError, DatasetLayoutError
 from mcnn.datasets.hpa import HPA
 from mcnn.datasets.simulated import Simulated
-from mcnn.errors import ConfigError
+from mcnn.errors import BadInputError, ConfigError, DatasetLayoutError
 
 DATASETS: dict[str, type[Dataset]] = {
     cls.name: cls for cls in (BBBC013, BBBC014, BBBC015, BBBC016, BBBC021, HeLa, CHO, HPA, Simulated)

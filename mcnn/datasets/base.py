@@ -19,9 +19,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mcnn.datasets.errors import BadInputError, DatasetLayoutError
 from mcnn.datasets.imageio import read_plane
-from mcnn.errors import ConfigError
+from mcnn.errors import BadInputError, ConfigError, DatasetLayoutError
 
 PROTOCOLS = ("cv", "loco", "full")
 SIZES = ("small", "real")

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from mcnn.datasets import looks
 from mcnn.datasets.base import (
     Choice,
     Dataset,
@@ -39,7 +38,8 @@ from mcnn.datasets.base import (
 )
 from mcnn.datasets.imageio import write_bmp
 from mcnn.datasets.plates import ordinal, read_platemap, row_letter, well_name, write_platemap
-from mcnn.datasets.render import blend, render, to_dtype
+from mcnn.simulate.lookalikes import looks
+from mcnn.simulate.lookalikes.render import blend, render, to_dtype
 
 IMAGES = "BBBC013_v1_images_bmp"
 PLATEMAP = "BBBC013_v1_platemap_all.txt"

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from mcnn.datasets import looks
 from mcnn.datasets.base import (
     Choice,
     Dataset,
@@ -34,10 +33,11 @@ from mcnn.datasets.base import (
     require_dir,
     rng_for,
 )
-from mcnn.datasets.errors import DatasetLayoutError
 from mcnn.datasets.imageio import write_bmp
 from mcnn.datasets.plates import ordinal, read_platemap, row_letter, well_name, write_platemap
-from mcnn.datasets.render import blend, render, to_dtype
+from mcnn.errors import DatasetLayoutError
+from mcnn.simulate.lookalikes import looks
+from mcnn.simulate.lookalikes.render import blend, render, to_dtype
 
 IMAGES = "BBBC014_v1_images"
 PLATEMAP = "BBBC014_v1_platemap_all.txt"

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from mcnn.datasets import looks
 from mcnn.datasets.base import (
     Choice,
     Dataset,
@@ -37,11 +36,11 @@ from mcnn.datasets.base import (
     select_fields,
     with_meta,
 )
-from mcnn.datasets.errors import DatasetLayoutError
 from mcnn.datasets.imageio import write_tiff
 from mcnn.datasets.plates import read_platemap, replicate_numbers, well_name, write_platemap
-from mcnn.datasets.render import blend, render, to_dtype
-from mcnn.errors import ConfigError
+from mcnn.errors import ConfigError, DatasetLayoutError
+from mcnn.simulate.lookalikes import looks
+from mcnn.simulate.lookalikes.render import blend, render, to_dtype
 
 IMAGES = "BBBC016_v1_images"
 PLATEMAP = "BBBC016_v1_platemap.txt"

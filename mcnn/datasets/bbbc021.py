@@ -43,11 +43,10 @@ from mcnn.datasets.base import (
     require_file,
     rng_for,
 )
-from mcnn.datasets.errors import DatasetLayoutError
 from mcnn.datasets.imageio import write_tiff
 from mcnn.datasets.plates import normalise_well, read_text
-from mcnn.datasets.render import Look, blend, render, to_dtype
-from mcnn.errors import ConfigError
+from mcnn.errors import ConfigError, DatasetLayoutError
+from mcnn.simulate.lookalikes.render import Look, blend, render, to_dtype
 
 IMAGE_CSV = "BBBC021_v1_image.csv"
 MOA_CSV = "BBBC021_v1_moa.csv"

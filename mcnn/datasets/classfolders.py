@@ -13,11 +13,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mcnn.datasets import looks
 from mcnn.datasets.base import Choice, Dataset, Field, Labelled, Plan, Problems, rng_for
-from mcnn.datasets.errors import DatasetLayoutError
 from mcnn.datasets.imageio import write_tiff
-from mcnn.datasets.render import render, to_dtype
+from mcnn.errors import DatasetLayoutError
+from mcnn.simulate.lookalikes import looks
+from mcnn.simulate.lookalikes.render import render, to_dtype
 
 SUFFIXES = (".tif", ".tiff")
 COLUMNS: tuple[str, ...] = ()

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from mcnn.datasets import looks
 from mcnn.datasets.base import Choice, Dataset, Field, FileIndex, Labelled, Option, Plan, Problems, rng_for
-from mcnn.datasets.errors import DatasetLayoutError
 from mcnn.datasets.imageio import write_tiff
-from mcnn.datasets.render import render, to_dtype
+from mcnn.errors import DatasetLayoutError
+from mcnn.simulate.lookalikes import looks
+from mcnn.simulate.lookalikes.render import render, to_dtype
 
 INFO = "IF_atlas_5_regionfeatures_all_A431R2-2_5folds_Info.mat"
 ENSEMBL = "IF_atlas_5_regionfeatures_all_A431R2-2_5folds_Info_EnsEMBL_ID.mat"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcnn.datasets.errors import BadInputError
+from mcnn.errors import BadInputError
 
 PathLike = str | os.PathLike[str]
 

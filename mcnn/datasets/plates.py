@@ -12,7 +12,7 @@ import string
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from mcnn.datasets.errors import DatasetLayoutError
+from mcnn.errors import DatasetLayoutError
 
 #: Plate formats: wells -> (rows, columns).
 PLATE_FORMATS: dict[int, tuple[int, int]] = {96: (8, 12), 384: (16, 24)}

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mcnn.datasets.base import Choice, Dataset, Field, FileIndex, Labelled, Plan, Problems, format_number
-from mcnn.datasets.errors import DatasetLayoutError
 from mcnn.datasets.plates import read_text
-from mcnn.errors import ConfigError
+from mcnn.errors import ConfigError, DatasetLayoutError
 
 METADATA = "metadata.csv"
 GROUND_TRUTH = "ground_truth.json"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mcnn.dose.errors import PredictionsError
+from mcnn.errors import TableError
 from mcnn.tables import Table
 from mcnn.tables import read_table as read_table  # re-exported for the dose tools
 
@@ -42,7 +42,7 @@ def class_columns(table: Table) -> list[tuple[str, str]]:
     """``(class name, column)`` for every ``prob_<class name>`` column, in file (label) order."""
     found = [(c[len(PROB_PREFIX):], c) for c in table.columns if c.startswith(PROB_PREFIX) and len(c) > 5]
     if not found:
-        raise PredictionsError(f"{table.path}: no probability columns (expected prob_<class name>, formats.md)")
+        raise TableError(f"{table.path}: no probability columns (expected prob_<class name>, formats.md)")
     return found
 
 
@@ -60,7 +60,7 @@ def resolve_classes(table: Table, requested: Sequence[str]) -> list[str]:
         if bare not in names:
             folded = [n for n in names if n.lower() == bare.lower()]
             if len(folded) != 1:
-                raise PredictionsError(f"{table.path}: no column {PROB_PREFIX + bare!r} for --class {text!r} "
+                raise TableError(f"{table.path}: no column {PROB_PREFIX + bare!r} for --class {text!r} "
                                        f"(classes: {', '.join(names)})")
             bare = folded[0]
         if bare not in chosen:
@@ -87,10 +87,10 @@ def resolve_group_columns(table: Table, spec: str | None) -> tuple[str, ...]:
         wanted = {part.lower(), f"metadata_{part.lower()}"}
         matches = [c for c in table.columns if c.lower() in wanted]
         if len(matches) != 1:
-            raise PredictionsError(f"{table.path}: no column {part!r} for --group")
+            raise TableError(f"{table.path}: no column {part!r} for --group")
         out.append(matches[0])
     if not out:
-        raise PredictionsError(f"{table.path}: --group names no column")
+        raise TableError(f"{table.path}: --group names no column")
     return tuple(out)
 
 
@@ -106,7 +106,7 @@ def _number(table: Table, row: dict[str, str], column: str, line: int, *, blank_
     try:
         return float(text)
     except ValueError:
-        raise PredictionsError(f"{table.path}: line {line}: column {column!r}: {text!r} is not a number") from None
+        raise TableError(f"{table.path}: line {line}: column {column!r}: {text!r} is not a number") from None
 
 
 @dataclass
@@ -215,13 +215,13 @@ def aggregate(table: Table, group_columns: Sequence[str], *, control_names: Sequ
                 controls.setdefault(plate, {}).setdefault(well_id, []).append(vector)
             continue
         if not math.isfinite(conc) or conc < 0:
-            raise PredictionsError(f"{table.path}: line {line}: column {CONCENTRATION!r}: {conc!r} is not a "
+            raise TableError(f"{table.path}: line {line}: column {CONCENTRATION!r}: {conc!r} is not a "
                                    "concentration (a finite number >= 0)")
         key = tuple((row.get(c) or "").strip() for c in group_columns)
         replicate = (row.get(REPLICATE) or "").strip() if has_replicate else ""
         if not replicate:
             if not has_plate_well:
-                raise PredictionsError(f"{table.path}: line {line}: column {REPLICATE!r} is blank and there are "
+                raise TableError(f"{table.path}: line {line}: column {REPLICATE!r} is blank and there are "
                                        f"no {PLATE}/{WELL} columns to tell replicates apart")
             replicate = well_id
         series.setdefault(key, {}).setdefault(concentration_key(conc), {}).setdefault(replicate, []).append(vector)

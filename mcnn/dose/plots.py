@@ -13,7 +13,6 @@ with :func:`mcnn.fsutil.atomic_write_bytes`.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from mcnn.dose.aggregate import GroupData
 from mcnn.dose.analysis import CurveResult
 from mcnn.dose.fit import CURVE_STATUSES, OK, DoseFit
-from mcnn.fsutil import atomic_write_bytes
+from mcnn.figures import save_figure
 
 CONTROL_DOSE_DIVISOR = 10.0
 PROMINENT = 0.2  # Fig. 5b: classes whose median reaches this are labelled
@@ -168,11 +167,6 @@ def draw_multiclass(ax: Axes, group: GroupData, class_names: Sequence[str], resu
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, borderaxespad=0)
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    return atomic_write_bytes(path, buffer.getvalue())
-
 
 def plot_group(path: str | Path, group: GroupData, class_names: Sequence[str], results: Sequence[CurveResult],
                unit: str = "", multiclass: bool = False) -> Path:
@@ -185,7 +179,7 @@ def plot_group(path: str | Path, group: GroupData, class_names: Sequence[str], r
         draw_multiclass(ax, group, class_names, results, unit)
     else:
         draw_single(ax, results[0], unit)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_overview(path: str | Path, groups: Sequence[GroupData], class_names: Sequence[str],
@@ -202,4 +196,4 @@ def plot_overview(path: str | Path, groups: Sequence[GroupData], class_names: Se
             draw_multiclass(ax, group, class_names, mine, unit)
         elif mine:
             draw_single(ax, mine[0], unit)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=120)

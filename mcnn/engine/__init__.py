@@ -5,8 +5,9 @@
 - :class:`Trainer` / :func:`train`: Caffe's solver loop, writing Caffe's snapshots.
 """
 
-from mcnn.engine.net import LearnableBlob, Net, WeightsError, load_net
-from mcnn.engine.trainer import Trainer, TrainingError, TrainOptions, TrainResult
+from mcnn.engine.net import LearnableBlob, Net, load_net
+from mcnn.engine.trainer import Trainer, TrainOptions, TrainResult
 
-__all__ = ["LearnableBlob", "Net", "TrainOptions", "TrainResult", "Trainer", "TrainingError", "WeightsError",
+__all__ = ["LearnableBlob", "Net", "TrainOptions", "TrainResult", "Trainer",
+
            "load_net"]

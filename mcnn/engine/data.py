@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from mcnn.caffe.proto import caffe_pb2 as pb
-from mcnn.caffe.transform import DataError, LmdbRecords, Transformer, data_transform
+from mcnn.caffe.transform import LmdbRecords, Transformer, data_transform
+from mcnn.errors import DataError
 
 __all__ = ["DataError", "DataFeed", "LmdbRecords", "Transformer", "batches"]
 

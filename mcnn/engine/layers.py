@@ -17,13 +17,10 @@ import torch.nn.functional as F
 
 from mcnn.caffe import shapes
 from mcnn.caffe.proto import caffe_pb2 as pb
-from mcnn.errors import McnnError
+from mcnn.errors import LabelError, McnnError
 
 Tensor = torch.Tensor
 
-
-class LabelError(McnnError, ValueError):
-    """A label in a batch is outside 0..N_p-1 (and is not the ignore_label)."""
 
 
 class Layer:

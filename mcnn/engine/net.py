@@ -22,14 +22,11 @@ from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.fillers import fill
 from mcnn.engine.layers import Layer, make_layer
-from mcnn.errors import CaffeFormatError, McnnError, ShapeError
+from mcnn.errors import CaffeFormatError, McnnError, ShapeError, WeightsError
 
 PathLike = str | os.PathLike[str]
 FEED_TYPES = ("Input", "Data")
 
-
-class WeightsError(McnnError, ValueError):
-    """A caffemodel does not fit the net (blob count or shape), named by layer."""
 
 
 @dataclass

@@ -34,13 +34,10 @@ from mcnn.engine.data import DataFeed, batches
 from mcnn.engine.glog import GlogWriter
 from mcnn.engine.net import Net
 from mcnn.engine.solver import Updater, learning_rate, solver_type
-from mcnn.errors import ConfigError, McnnError
+from mcnn.errors import ConfigError, TrainingError
 
 ACTIONS = ("stop", "snapshot", "none")
 
-
-class TrainingError(McnnError, RuntimeError):
-    """Training cannot go on (a non-finite loss, a resume file that doesn't fit)."""
 
 
 @dataclass

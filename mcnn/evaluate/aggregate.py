@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mcnn.tables import TableError
+from mcnn.errors import TableError
 
 COMPOUND = "Metadata_Compound"
 CONCENTRATION = "Metadata_Concentration"

@@ -15,7 +15,8 @@ import numpy as np
 from mcnn.evaluate.aggregate import MOA, aggregate_treatments
 from mcnn.evaluate.metrics import accuracy, confusion_matrix, per_class_accuracy
 from mcnn.evaluate.moa import MoaResult, classify_treatments
-from mcnn.evaluate.plots import confusion_figure, save_figure
+from mcnn.evaluate.plots import confusion_figure
+from mcnn.figures import save_figure
 from mcnn.fsutil import atomic_write_text
 from mcnn.tables import write_table
 

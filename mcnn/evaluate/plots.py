@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from mcnn.evaluate.metrics import per_class_accuracy
-from mcnn.fsutil import atomic_write_bytes
 
 
 def confusion_figure(cm: np.ndarray, classes: Sequence[str], title: str = "") -> Figure:
@@ -43,11 +40,3 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], title: str = "") ->
     fig.tight_layout()
     return fig
 
-
-def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 150) -> Path:
-    """Write ``fig`` as PNG atomically."""
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return atomic_write_bytes(path, buffer.getvalue())

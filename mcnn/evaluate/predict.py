@@ -19,8 +19,8 @@ from mcnn.caffe import io as cio
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.caffe.transform import LmdbRecords, Transformer, data_transform
-from mcnn.errors import ConfigError
-from mcnn.tables import Table, TableError
+from mcnn.errors import ConfigError, TableError
+from mcnn.tables import Table
 
 PathLike = str | os.PathLike[str]
 

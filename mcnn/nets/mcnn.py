@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mcnn.cli import int_list
 from mcnn.errors import ConfigError
 from mcnn.nets.registry import BuiltNet, register_net
 from mcnn.nets.spec import DataSpec, NetBuilder
@@ -162,22 +161,3 @@ def mcnn(data: DataSpec, deploy: bool = False, name: str = "M-CNN", **options: o
     title = "M-CNN of Godinez et al. 2017 (Bioinformatics 33(13):2010)."
     return BuiltNet(net=b.net, header=[title, *opts.provenance()])
 
-
-def parse_scales(text: str) -> tuple[int, ...]:
-    """Parse ``--scales``: ``A..B`` (the powers of two from A to B) or a comma list.
-
-    Only the range form is checked here; :meth:`McnnOptions.validate` checks the values.
-    """
-    text = text.strip()
-    if ".." not in text:
-        return int_list(text, "--scales")
-    try:
-        lo, hi = (int(part) for part in text.split("..", 1))
-    except ValueError:
-        raise ConfigError(f"--scales {text!r}: expected A..B or a comma list of integers") from None
-    for s in (lo, hi):
-        if s < 1 or s & (s - 1):
-            raise ConfigError(f"--scales {text}: {s} is not a power of two")
-    if lo > hi:
-        raise ConfigError(f"--scales {text}: the range is empty")
-    return tuple(1 << k for k in range(lo.bit_length() - 1, hi.bit_length()))

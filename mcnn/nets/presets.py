@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from mcnn.errors import ConfigError
 from mcnn.nets.baselines import ALEXNET_CROP, GOOGLENET_CROP
 from mcnn.nets.spec import DataSpec
-from mcnn.splits import cv_sizes
+from mcnn.setsizes import cv_sizes
 
 #: uint8 pixels are scaled to [0, 1] by default (1/256 is exact in float32 and prints exactly).
 DEFAULT_SCALE = 0.00390625

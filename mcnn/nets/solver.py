@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.errors import ConfigError
-from mcnn.splits import iterations
+from mcnn.setsizes import iterations
 
 LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
 SOLVER_TYPES = ("SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam")

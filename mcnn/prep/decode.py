@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from mcnn.datasets.base import Dataset, Field
-from mcnn.datasets.errors import BadInputError
 from mcnn.datasets.imageio import bit_depth, check_plane
+from mcnn.errors import BadInputError
 from mcnn.prep.normalize import IntensityMapping, float_to_uint8, histogram, map_planes
 
 PlateStats = Sequence[tuple[float, float]]

@@ -30,8 +30,7 @@ import numpy as np
 import mcnn
 from mcnn.datasets import get_dataset
 from mcnn.datasets.base import Dataset, Field, Labelled, Plan, Problems, rng_for
-from mcnn.datasets.errors import BadInputError, DatasetLayoutError
-from mcnn.errors import ConfigError
+from mcnn.errors import BadInputError, ConfigError, DatasetLayoutError
 from mcnn.fsutil import atomic_write_text
 from mcnn.prep import augment as aug
 from mcnn.prep import cache

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcnn.datasets.errors import DatasetLayoutError
+from mcnn.errors import DatasetLayoutError
 
 DATASET_JSON = "dataset.json"
 SPLITS = "splits"

@@ -1,6 +1,6 @@
 """Train/test splits of the paper's protocols.
 
-- ``cv``: per class, a random 10 % of the images (``mcnn.splits.holdout_count``: round half up,
+- ``cv``: per class, a random 10 % of the images (``mcnn.setsizes.holdout_count``: round half up,
   at least one while the class keeps one for training) go to the test set, the rest to training;
   repeated ``repeats`` times (50 in the paper), repeat r drawn from a generator seeded by
   (seed, r), so any repeat can be rebuilt alone.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from mcnn.datasets.base import Labelled, rng_for
 from mcnn.errors import ConfigError
-from mcnn.splits import holdout_count
+from mcnn.setsizes import holdout_count
 
 
 @dataclass

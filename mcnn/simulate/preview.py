@@ -8,7 +8,6 @@ comparable within a montage.
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import tifffile
 
 from mcnn.errors import ConfigError
-from mcnn.fsutil import atomic_write_bytes
+from mcnn.figures import save_figure
 
 
 def channel_ranges(images: Sequence[np.ndarray], low: float = 1.0, high: float = 99.8) -> np.ndarray:
@@ -111,6 +110,4 @@ def save_preview(screen: str | os.PathLike[str], path: str | os.PathLike[str], p
         ax.set_title(label, fontsize=8, loc="left")
         ax.axis("off")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return save_figure(fig, path, dpi=110)

@@ -15,7 +15,7 @@ import numpy as np
 from mcnn.caffe.datum import LmdbReader, datum_to_array
 from mcnn.caffe.io import read_binaryproto
 from mcnn.prep import PrepOptions, load_prepared, prepare
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 KEY = re.compile(r"^(\d{8})_(.+)$")
 

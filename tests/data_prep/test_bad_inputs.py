@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcnn.datasets.errors import BadInputError, DatasetLayoutError
 from mcnn.datasets.imageio import write_tiff
+from mcnn.errors import BadInputError, DatasetLayoutError
 from tests.data_prep.helpers import check_prepared, read_index, run_prepare, run_script
 from tests.datasets.lookalikes import copy_raw, lookalike
 

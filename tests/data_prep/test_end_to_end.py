@@ -1,7 +1,7 @@
 """synthesize (small) -> prepare -> record counts, labels and index rows, for every dataset.
 
 The expected numbers follow from docs/datasets.md (layouts, plate maps, the paper's rules) and the
-split arithmetic of mcnn.splits.holdout_count (per class round(n / 10), halves up, at least 1);
+split arithmetic of mcnn.setsizes.holdout_count (per class round(n / 10), halves up, at least 1);
 they are written out as literals with their derivation.
 """
 

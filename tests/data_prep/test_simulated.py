@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcnn.datasets.errors import BadInputError
 from mcnn.datasets.imageio import write_tiff
-from mcnn.errors import ConfigError
-from tests.conftest import ROOT
+from mcnn.errors import BadInputError, ConfigError
 from tests.data_prep.helpers import check_prepared, read_index, run_prepare, run_script
+from tests.support import ROOT
 
 CHANNELS = ("nuclei", "cytoplasm")
 PHENOTYPES = ("control", "translocation", "spots")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mcnn.datasets import get_dataset
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 #: The two copies of the real BBBC021 metadata CSVs (docs/datasets.md §5.5).
 BBBC021_CSV = ROOT.parent / "shared" / "data" / "bbbc021"

@@ -10,7 +10,7 @@ import pytest
 
 from mcnn.datasets import Problems, get_dataset
 from mcnn.datasets.bbbc021 import IMAGE_CSV, MOA_CSV, read_csv, read_moa
-from mcnn.datasets.errors import BadInputError, DatasetLayoutError
+from mcnn.errors import BadInputError, DatasetLayoutError
 from mcnn.prep.splits import loco_splits
 from tests.datasets.lookalikes import DIALECTS, real_csv_dir
 

@@ -10,11 +10,10 @@ import pytest
 from mcnn.datasets import Problems, get_dataset
 from mcnn.datasets.base import format_number, lowest_highest
 from mcnn.datasets.bbbc014 import parse_token
-from mcnn.datasets.errors import BadInputError, DatasetLayoutError
 from mcnn.datasets.hpa import PathResolver, canonical
 from mcnn.datasets.imageio import read_plane, write_tiff
 from mcnn.datasets.plates import normalise_well, ordinal, parse_well, read_platemap, well_name
-from mcnn.errors import ConfigError
+from mcnn.errors import BadInputError, ConfigError, DatasetLayoutError
 from tests.datasets.lookalikes import copy_raw
 
 

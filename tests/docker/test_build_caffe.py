@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from mcnn.caffe import protogen
-from tests.conftest import ROOT
+from mcnn.errors import ProtocError
 from tests.docker.common import BUILD_CAFFE, DOCKER, load_check_image, make_fake_bin, make_fake_home, run_script
+from tests.support import ROOT
 
 # A fake Caffe tree: the lines the patches are for (as in BVLC Caffe @ 9b89154), and what they become.
 BEFORE = {
@@ -278,7 +279,7 @@ def test_install_deps_dry_run_lists_the_packages(tmp_path: Path) -> None:
 def pinned_grpc_tools() -> str:
     try:
         return protogen.pinned_protoc_path((ROOT / ".cache").resolve())
-    except protogen.ProtocError as exc:
+    except ProtocError as exc:
         pytest.skip(f"the pinned protoc could not be installed: {exc}")
 
 

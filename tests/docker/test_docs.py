@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.docker.common import (
     CAFFE_IMAGE_PROGRAMS,
     IMAGES,
@@ -22,6 +21,7 @@ from tests.docker.common import (
     make_fake_home,
     run_entrypoint,
 )
+from tests.support import ROOT
 
 RUNS = docker_runs()
 HELP_WORDS = {"help", "-h", "--help"}

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.docker.common import (
     CAFFE_IMAGE_PROGRAMS,
     TORCH_IMAGE_PROGRAMS,
@@ -15,6 +14,7 @@ from tests.docker.common import (
     make_fake_home,
     run_entrypoint,
 )
+from tests.support import ROOT
 
 #: The toolkit's commands and scripts, as the design fixes them.
 EXPECTED_TABLE = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.docker.common import DOCKER, IMAGES, find_tool
+from tests.support import ROOT
 
 DOCKERFILES = sorted(set(IMAGES.values()))
 SCRIPTS = sorted(DOCKER.glob("*.sh"))

@@ -18,7 +18,7 @@ from mcnn.dose.aggregate import (
     training_concentrations,
 )
 from mcnn.dose.analysis import fit_data
-from mcnn.dose.errors import PredictionsError
+from mcnn.errors import TableError
 
 HEADER = ["key", "Metadata_Plate", "Metadata_Well", "Metadata_Site", "Metadata_Compound", "Metadata_Concentration",
           "Metadata_Replicate", "predicted_label", "predicted_class", "prob_neg", "prob_pos"]
@@ -122,7 +122,7 @@ def test_group_columns(tmp_path: Path) -> None:
     assert resolve_group_columns(table, None) == ("Metadata_Compound",)
     assert resolve_group_columns(table, "compound") == ("Metadata_Compound",)
     assert resolve_group_columns(table, "Metadata_Compound,plate") == ("Metadata_Compound", "Metadata_Plate")
-    with pytest.raises(PredictionsError, match=r"p\.csv: no column 'cellline' for --group"):
+    with pytest.raises(TableError, match=r"p\.csv: no column 'cellline' for --group"):
         resolve_group_columns(table, "cellline")
     header = [*HEADER, "Metadata_CellLine"]
     (tmp_path / "cells.csv").write_text(",".join(header) + "\n")
@@ -140,27 +140,27 @@ def test_group_columns(tmp_path: Path) -> None:
 def test_missing_columns_are_named(tmp_path: Path, drop: str, message: str) -> None:
     header = [c for c in HEADER if c != drop]
     table = read_table(write_rows(tmp_path / "p.csv", EXAMPLE, header))
-    with pytest.raises(PredictionsError, match=message):
+    with pytest.raises(TableError, match=message):
         aggregate(table, ("Metadata_Compound",))
 
 
 def test_no_replicate_information(tmp_path: Path) -> None:
     header = [c for c in HEADER if c not in ("Metadata_Replicate", "Metadata_Well")]
     table = read_table(write_rows(tmp_path / "p.csv", EXAMPLE, header))
-    with pytest.raises(PredictionsError, match=r"no column 'Metadata_Replicate' \(or Metadata_Plate and Metadata_Well"):
+    with pytest.raises(TableError, match=r"no column 'Metadata_Replicate' \(or Metadata_Plate and Metadata_Well"):
         aggregate(table, ("Metadata_Compound",))
 
 
 def test_no_probability_columns(tmp_path: Path) -> None:
     header = [c for c in HEADER if not c.startswith("prob_")]
     table = read_table(write_rows(tmp_path / "p.csv", EXAMPLE, header))
-    with pytest.raises(PredictionsError, match=r"p\.csv: no probability columns"):
+    with pytest.raises(TableError, match=r"p\.csv: no probability columns"):
         aggregate(table, ("Metadata_Compound",))
 
 
 def test_unknown_class(tmp_path: Path) -> None:
     table = read_table(write_rows(tmp_path / "p.csv", EXAMPLE))
-    with pytest.raises(PredictionsError, match=r"p\.csv: no column 'prob_MD' for --class 'MD' \(classes: neg, pos\)"):
+    with pytest.raises(TableError, match=r"p\.csv: no column 'prob_MD' for --class 'MD' \(classes: neg, pos\)"):
         resolve_classes(table, ["MD"])
 
 
@@ -173,11 +173,11 @@ def test_non_numeric_values(tmp_path: Path, value: str, column: str) -> None:
     cells[HEADER.index(column)] = value
     lines[3] = ",".join(cells)
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(PredictionsError, match=rf"p\.csv: line 4: column '{column}': '{value}' is not a number"):
+    with pytest.raises(TableError, match=rf"p\.csv: line 4: column '{column}': '{value}' is not a number"):
         aggregate(read_table(path), ("Metadata_Compound",))
 
 
 def test_empty_file(tmp_path: Path) -> None:
     (tmp_path / "p.csv").write_text("")
-    with pytest.raises(PredictionsError, match="empty file"):
+    with pytest.raises(TableError, match="empty file"):
         read_table(tmp_path / "p.csv")

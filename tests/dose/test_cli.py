@@ -11,8 +11,8 @@ import pytest
 
 from mcnn.cli import run
 from mcnn.dose.report import EC50_COLUMNS, POINT_COLUMNS
-from tests.conftest import ROOT, run_tool
 from tests.dose.synth import CONCENTRATIONS, INDEX_COLUMNS, write_predictions
+from tests.support import ROOT, run_script
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TWO_CLASS = {"Wortmannin": (-1.5, 0.02, 0.97, 0.5), "LY294002": (-1.0, 0.0, 0.9, 3.0), "Inert": (-1.0, 0.1, 0.1, 1.0)}
@@ -47,7 +47,7 @@ def test_two_class_predictions(tmp_path: Path) -> None:
     train = write_training_index(preds, tmp_path / "train_index.csv", top)
     (tmp_path / "dataset.json").write_text(json.dumps({"dataset": "synthetic", "concentration_unit": "µM"}))
     out = tmp_path / "dose"
-    proc = run_tool("dose_response.py", "--predictions", str(preds), "--out", str(out), "--training-index",
+    proc = run_script("tools/dose_response.py", "--predictions", str(preds), "--out", str(out), "--training-index",
                     str(train), "--dataset-json", str(tmp_path / "dataset.json"))
     assert proc.returncode == 0, proc.stderr
     assert "3 group(s) x 1 class(es): flat 1, ok 2" in proc.stderr
@@ -123,7 +123,7 @@ def test_multiclass_predictions(tmp_path: Path) -> None:
 def test_bad_input_fails_with_one_line(tmp_path: Path) -> None:
     preds = write_predictions(tmp_path / "preds.csv", {"A": (-1.0, 0.0, 1.0, 1.0)}, sites=1, replicates=2)
     out = tmp_path / "dose"
-    proc = run_tool("dose_response.py", "--predictions", str(preds), "--out", str(out), "--class", "MD")
+    proc = run_script("tools/dose_response.py", "--predictions", str(preds), "--out", str(out), "--class", "MD")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert f"dose_response: error: {preds}: no column 'prob_MD' for --class 'MD'" in proc.stderr

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mcnn.caffe import io as cio
-from tests.conftest import ROOT
-from tests.engine.conftest import make_setup
+from tests.support import ROOT
+from tests.support.tiny import make_setup
 
 
 def _port() -> int:

@@ -15,9 +15,9 @@ import torch
 
 from mcnn.caffe import pb
 from mcnn.caffe.io import parse_prototxt
-from mcnn.engine.layers import LabelError, make_layer
+from mcnn.engine.layers import make_layer
 from mcnn.engine.net import Net
-from mcnn.errors import McnnError, ShapeError
+from mcnn.errors import LabelError, McnnError, ShapeError
 
 FLT_MIN = float(np.finfo(np.float32).tiny)  # 1.17549435e-38, C's FLT_MIN
 

@@ -10,8 +10,9 @@ import torch
 
 from mcnn.caffe import io as cio
 from mcnn.caffe import pb
-from mcnn.engine.net import Net, WeightsError, load_net
-from tests.conftest import ROOT
+from mcnn.engine.net import Net, load_net
+from mcnn.errors import WeightsError
+from tests.support import ROOT
 
 
 @pytest.mark.parametrize("arch", ["mcnn", "alexnet", "googlenet"])

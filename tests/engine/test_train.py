@@ -14,8 +14,8 @@ import pytest
 
 from mcnn.caffe import io as cio
 from mcnn.caffe import pb
-from tests.conftest import ROOT
-from tests.engine.conftest import TinySetup, make_setup, write_lmdb
+from tests.support import ROOT
+from tests.support.tiny import TinySetup, make_setup, write_lmdb
 
 TRAIN = str(ROOT / "tools" / "train.py")
 

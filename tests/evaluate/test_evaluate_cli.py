@@ -15,8 +15,8 @@ import torch
 from mcnn.caffe import io as cio
 from mcnn.caffe import pb
 from mcnn.engine.net import Net
-from tests.conftest import ROOT
-from tests.engine.conftest import CLASSES, make_setup
+from tests.support import ROOT
+from tests.support.tiny import CLASSES, make_setup
 
 MOAS = ["Actin disruptors", "DNA damage", "Eg5 inhibitors"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 TINY = ["--widths", "4,4,4,4,4,4,4", "--fusion-width", "16", "--fusion-pool", "0", "--fc-width", "16",
         "--quiet", "--batch", "8", "--workers", "0"]

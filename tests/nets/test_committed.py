@@ -56,7 +56,7 @@ def test_solvers_point_at_committed_nets(path: Path) -> None:
 def test_deploy_runs_in_opencv(path: Path, tmp_path: Path) -> None:
     """OpenCV's own Caffe importer loads the deploy net with a caffemodel we wrote and runs it."""
     pytest.importorskip("cv2")
-    from mcnn.caffe.crosscheck import opencv_forward, write_random_caffemodel
+    from tests.support.crosscheck import opencv_forward, write_random_caffemodel
 
     net = cio.read_net(path)
     classes = PRESETS[path.parent.name].classes

@@ -7,9 +7,9 @@ import collections
 import pytest
 
 from mcnn.caffe import pb
+from mcnn.cli import parse_scales
 from mcnn.errors import ConfigError, ShapeError
 from mcnn.nets import DataSpec, build_net, summarize
-from mcnn.nets.mcnn import parse_scales
 
 BBBC021 = DataSpec(channels=3, height=1024, width=1280, classes=12)
 

@@ -7,7 +7,7 @@ import pytest
 from mcnn.caffe import pb
 from mcnn.errors import ConfigError
 from mcnn.nets.solver import SolverOptions, build_solver
-from mcnn.splits import cv_sizes, holdout_count
+from mcnn.setsizes import cv_sizes, holdout_count
 
 
 def test_iterations_from_epochs_and_sets() -> None:

@@ -9,7 +9,7 @@ import pytest
 from mcnn.datasets.base import Field, Labelled
 from mcnn.errors import ConfigError
 from mcnn.prep.splits import cv_splits, fold_name, loco_splits
-from mcnn.splits import holdout_count
+from mcnn.setsizes import holdout_count
 
 
 def _items(counts: list[int]) -> list[Labelled]:

@@ -12,7 +12,7 @@ import tifffile
 
 from mcnn.cli import run
 from mcnn.simulate.cli import get_args_parser, main
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def _run(argv: list[str]) -> int:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.engine.conftest import TinySetup, make_setup
+from tests.support import ROOT
+from tests.support.tiny import TinySetup
 
 FAKES = ROOT / "tests" / "fakes"
 
@@ -33,11 +33,6 @@ def calls(path: Path) -> list[list[str]]:
 
 def run(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, env=env)
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> TinySetup:
-    return make_setup(tmp_path / "tiny")
 
 
 def test_train_runs_caffe_train_with_the_same_flags(tiny: TinySetup, tmp_path: Path) -> None:
@@ -63,7 +58,7 @@ def test_train_passes_caffe_failures_on(tiny: TinySetup, tmp_path: Path) -> None
 
 def _eval_setup(tiny: TinySetup, tmp_path: Path) -> list[str]:
     from mcnn.caffe import read_net
-    from mcnn.caffe.crosscheck import write_random_caffemodel
+    from tests.support.crosscheck import write_random_caffemodel
 
     write_random_caffemodel(read_net(tiny.deploy), tmp_path / "w.caffemodel")
     (tiny.root / "labels.txt").write_text("a\nb\nc\n")

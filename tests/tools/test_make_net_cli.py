@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mcnn.caffe import io as cio
-from tests.conftest import ROOT, run_tool, run_tool_at
+from tests.support import ROOT, run_script
 
 
 def _body(text: str) -> str:
@@ -15,7 +15,7 @@ def _body(text: str) -> str:
 
 
 def test_summary_of_the_paper_net() -> None:
-    out = run_tool("make_net.py", "--scales", "1..64", "--summary")
+    out = run_script("tools/make_net.py", "--scales", "1..64", "--summary")
     assert out.returncode == 0, out.stderr
     assert "Convolutional layers:  22" in out.stdout
     assert "Fully connected layers: 2" in out.stdout
@@ -24,7 +24,7 @@ def test_summary_of_the_paper_net() -> None:
 
 
 def test_summary_of_a_three_scale_net() -> None:
-    out = run_tool("make_net.py", "--scales", "1,2,4", "--preset", "demo", "--summary")
+    out = run_script("tools/make_net.py", "--scales", "1,2,4", "--preset", "demo", "--summary")
     assert out.returncode == 0, out.stderr
     assert "Convolutional layers:  10" in out.stdout
     assert "3 branches, 9 conv layers, 144 kernel maps (per branch: 48,48,48)" in out.stdout
@@ -42,7 +42,7 @@ def test_summary_of_a_three_scale_net() -> None:
     ],
 )
 def test_bad_arguments_fail_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    out = run_tool("make_net.py", *args, "--out", str(tmp_path / "nets"))
+    out = run_script("tools/make_net.py", *args, "--out", str(tmp_path / "nets"))
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and message in out.stderr
     assert not (tmp_path / "nets").exists()
@@ -50,7 +50,7 @@ def test_bad_arguments_fail_with_one_line(args: list[str], message: str, tmp_pat
 
 def test_writes_files_equal_to_the_committed_ones(tmp_path: Path) -> None:
     for arch in ("mcnn", "googlenet"):
-        out = run_tool("make_net.py", "--arch", arch, "--preset", "hela", "--out", str(tmp_path))
+        out = run_script("tools/make_net.py", "--arch", arch, "--preset", "hela", "--out", str(tmp_path))
         assert out.returncode == 0, out.stderr
         for variant in ("train_val", "deploy"):
             ours = (tmp_path / f"{arch}_{variant}.prototxt").read_text()
@@ -60,8 +60,8 @@ def test_writes_files_equal_to_the_committed_ones(tmp_path: Path) -> None:
 
 
 def test_print_without_out_and_custom_options() -> None:
-    out = run_tool("make_net.py", "--preset", "demo", "--scales", "1,2", "--widths", "4,8", "--fusion-width", "16",
-                   "--print", "deploy", "--name", "tiny")
+    out = run_script("tools/make_net.py", "--preset", "demo", "--scales", "1,2", "--widths", "4,8",
+                     "--fusion-width", "16", "--print", "deploy", "--name", "tiny")
     assert out.returncode == 0, out.stderr
     net = cio.parse_prototxt(out.stdout, cio.pb.NetParameter)
     assert net.name == "tiny"
@@ -71,7 +71,7 @@ def test_print_without_out_and_custom_options() -> None:
 
 def test_solver_cli_matches_committed_and_reads_batches_from_the_net(tmp_path: Path) -> None:
     out_file = tmp_path / "solver.prototxt"
-    out = run_tool("make_solver.py", "--net", "prototxt/hela/mcnn_train_val.prototxt", "--preset", "hela",
+    out = run_script("tools/make_solver.py", "--net", "prototxt/hela/mcnn_train_val.prototxt", "--preset", "hela",
                    "--snapshot-prefix", "snapshots/hela/mcnn", "--out", str(out_file))
     assert out.returncode == 0, out.stderr
     committed = (ROOT / "solvers" / "hela" / "mcnn.prototxt").read_text()
@@ -81,23 +81,23 @@ def test_solver_cli_matches_committed_and_reads_batches_from_the_net(tmp_path: P
 
 
 def test_solver_cli_errors(tmp_path: Path) -> None:
-    out = run_tool("make_solver.py", "--net", str(tmp_path / "missing.prototxt"), "--train-size", "10",
+    out = run_script("tools/make_solver.py", "--net", str(tmp_path / "missing.prototxt"), "--train-size", "10",
                    "--test-size", "2")
     assert out.returncode == 2 and "missing.prototxt: no such file" in out.stderr
-    out = run_tool("make_solver.py", "--net", "prototxt/demo/mcnn_train_val.prototxt")
+    out = run_script("tools/make_solver.py", "--net", "prototxt/demo/mcnn_train_val.prototxt")
     assert out.returncode == 2 and "give --train-size and --test-size" in out.stderr
-    out = run_tool("make_solver.py", "--net", "prototxt/demo/mcnn_deploy.prototxt", "--train-size", "10",
+    out = run_script("tools/make_solver.py", "--net", "prototxt/demo/mcnn_deploy.prototxt", "--train-size", "10",
                    "--test-size", "2")
     assert out.returncode == 2 and "no TRAIN Data layer" in out.stderr
 
 
 def test_net_and_solver_from_a_prepared_dataset(tmp_path: Path) -> None:
     raw, data = tmp_path / "raw", tmp_path / "data"
-    assert run_tool_at("data_prep/synthesize.py", "bbbc016", "--out", str(raw)).returncode == 0
-    prep = run_tool_at("data_prep/prepare.py", "bbbc016", "--raw", str(raw), "--out", str(data), "--repeats", "2",
+    assert run_script("data_prep/synthesize.py", "bbbc016", "--out", str(raw)).returncode == 0
+    prep = run_script("data_prep/prepare.py", "bbbc016", "--raw", str(raw), "--out", str(data), "--repeats", "2",
                        "--quiet", "--workers", "1")
     assert prep.returncode == 0, prep.stderr
-    out = run_tool("make_net.py", "--data", str(data), "--split", "repeat_001", "--fusion-pool", "0",
+    out = run_script("tools/make_net.py", "--data", str(data), "--split", "repeat_001", "--fusion-pool", "0",
                    "--out", str(tmp_path / "nets"))
     assert out.returncode == 0, out.stderr
     net = cio.read_net(tmp_path / "nets" / "mcnn_train_val.prototxt")
@@ -107,8 +107,8 @@ def test_net_and_solver_from_a_prepared_dataset(tmp_path: Path) -> None:
     assert list(deploy.layer[0].input_param.shape[0].dim) == [1, 2, 64, 64]
     assert deploy.layer[-2].inner_product_param.num_output == 2
     solver = tmp_path / "solver.prototxt"
-    out = run_tool("make_solver.py", "--net", str(tmp_path / "nets" / "mcnn_train_val.prototxt"), "--data", str(data),
-                   "--split", "repeat_001", "--batch", "2", "--out", str(solver))
+    out = run_script("tools/make_solver.py", "--net", str(tmp_path / "nets" / "mcnn_train_val.prototxt"),
+                     "--data", str(data), "--split", "repeat_001", "--batch", "2", "--out", str(solver))
     assert out.returncode == 0, out.stderr
     # BBBC016 cv: 4 fields per class, one held out per class -> 6 training, 2 test images
     s = cio.read_solver(solver)

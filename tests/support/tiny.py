@@ -1,4 +1,4 @@
-"""Fixtures for engine tests: a tiny learnable LMDB dataset and a small M-CNN with its solver."""
+"""A tiny learnable LMDB dataset and a small M-CNN with its solver (the ``tiny`` fixture)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mcnn.caffe.datum import LmdbWriter, array_to_datum, record_key
 from mcnn.caffe.io import write_prototxt
@@ -28,6 +27,7 @@ def pattern_image(label: int, rng: np.random.Generator, size: int = SIZE) -> np.
 
 
 def write_lmdb(path: Path, count: int, seed: int, labels: list[int] | None = None) -> Path:
+    """Write ``count`` records of :func:`pattern_image` (labels cycle 0..CLASSES-1 unless given)."""
     rng = np.random.default_rng(seed)
     with LmdbWriter(path) as writer:
         for i in range(count):
@@ -38,6 +38,8 @@ def write_lmdb(path: Path, count: int, seed: int, labels: list[int] | None = Non
 
 @dataclass
 class TinySetup:
+    """Paths of a :func:`make_setup` folder."""
+
     root: Path
     solver: Path
     train_val: Path
@@ -68,7 +70,3 @@ def make_setup(root: Path, *, max_epochs: float = 4, base_lr: float = 0.1, dropo
     write_prototxt(solver, built.solver)
     return TinySetup(root, solver, train_val, deploy, prefix)
 
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> TinySetup:
-    return make_setup(tmp_path / "tiny")

@@ -1,14 +1,14 @@
 """Looks of the synthetic look-alikes: which structure each channel shows per class or dose.
 
 Kept apart from the dataset modules so that every look-alike uses the same vocabulary
-(:mod:`mcnn.datasets.render`).
+(:mod:`mcnn.simulate.lookalikes.render`).
 """
 
 from __future__ import annotations
 
 import math
 
-from mcnn.datasets.render import Look
+from mcnn.simulate.lookalikes.render import Look
 
 #: Translocation assays (BBBC013 FKHR-GFP, BBBC014 NF-kB): the signal channel moves from the
 #: cytoplasm (neutral) into the nucleus (positive); the second channel is the nuclear stain.

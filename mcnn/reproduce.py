@@ -29,9 +29,10 @@ from mcnn.evaluate.metrics import per_class_accuracy, summarize
 from mcnn.evaluate.moa import classify_treatments
 from mcnn.evaluate.outputs import write_confusion, write_evaluation
 from mcnn.evaluate.paper import TABLE1
-from mcnn.evaluate.plots import confusion_figure, save_figure
+from mcnn.evaluate.plots import confusion_figure
 from mcnn.evaluate.predict import ModelRun, run_model
 from mcnn.evaluate.profiling import nearest_moa
+from mcnn.figures import save_figure
 from mcnn.fsutil import atomic_write_text
 from mcnn.machine import describe
 from mcnn.nets import DataSpec, build_net
