@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # CUDA build pick the command at https://pytorch.org/get-started/ and run `make TORCH=... install`.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test lint proto prototxt check-prototxt bench clean
+.PHONY: install demo test lint health proto prototxt check-prototxt bench clean
 
 install: $(VENV)/.installed
 
@@ -23,10 +23,17 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
+# ruff, and the import layers of pyproject.toml (orchestrators on top, no upward imports).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+# Module length, cyclomatic complexity and docstring coverage against the limits (README, Development).
+health: install
+	$(PY) tools/code_health.py
 
 # Regenerate mcnn/caffe/proto/caffe_pb2.py after editing caffe.proto.
 proto: install

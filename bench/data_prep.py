@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    """The command line of the benchmark."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--raw", type=Path, help="an existing BBBC021 RAW folder (default: write a real-size look-alike)")
     p.add_argument("--metadata", type=Path, help="real BBBC021 CSVs for the look-alike (see synthesize.py)")
@@ -87,7 +88,9 @@ def _measure(cmd: list[str]) -> dict[str, float]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mcnn.datasets import get_dataset
+    """Write (or take) the raw folder, run prepare.py once per worker count, print and save the figures."""
+    from mcnn.cli import int_list
+    from mcnn.simulate.lookalikes.registry import synthesize
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="mcnn-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -98,14 +101,14 @@ def main(args: argparse.Namespace) -> int:
             raw = work / "raw"
             if not (raw / "BBBC021_v1_image.csv").is_file():
                 sys.path.insert(0, str(ROOT / "data_prep"))
-                from synthesize import _metadata  # the script's lookup of the real CSVs
+                from synthesize import metadata_folder  # the script's lookup of the real CSVs
 
                 t = time.perf_counter()
-                get_dataset("bbbc021").synthesize(raw, "real", 0, metadata=_metadata(args.metadata),
-                                                  plates=args.plates.split(","), fields_per_plate=args.fields_per_plate)
+                synthesize("bbbc021", raw, "real", 0, metadata=metadata_folder(args.metadata),
+                           plates=args.plates.split(","), fields_per_plate=args.fields_per_plate)
                 synth_s = time.perf_counter() - t
         results = []
-        for workers in [int(w) for w in args.workers.split(",")]:
+        for workers in int_list(args.workers, "--workers"):
             out = work / f"out_w{workers}"
             shutil.rmtree(out, ignore_errors=True)
             cmd = [sys.executable, str(ROOT / "data_prep" / "prepare.py"), "bbbc021", "--raw", str(raw), "--out",

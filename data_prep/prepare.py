@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import float_list, int_list, run
+from mcnn.cli import add_quiet_argument, float_list, int_list, run
 from mcnn.datasets import DATASETS
 from mcnn.errors import ConfigError
 from mcnn.prep import PrepOptions, prepare
@@ -26,6 +26,7 @@ from mcnn.prep.normalize import SCOPES, STATS, TRANSFORMS
 
 
 def _epilog() -> str:
+    """The ``--help`` epilog: every dataset's ``--option`` settings with their defaults."""
     lines = ["dataset options (--option NAME=VALUE):"]
     for name, cls in DATASETS.items():
         for opt in cls.options:
@@ -34,6 +35,7 @@ def _epilog() -> str:
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    """The command line of ``prepare.py`` (flags documented in docs/data_prep.md)."""
     p = argparse.ArgumentParser(description=__doc__, epilog=_epilog(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", choices=list(DATASETS), help="which dataset RAW holds")
@@ -67,11 +69,12 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="leave out unreadable/missing/wrong images and list them in OUT/bad_inputs.csv")
     e.add_argument("--keep-cache", action="store_true", help="keep OUT/.cache (the decoded fields) after the run")
     e.add_argument("--force", action="store_true", help="discard what OUT holds from an earlier run and start over")
-    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet_argument(e)
     return p
 
 
-def _pair(text: str | None, option: str, kind: type = float) -> tuple | None:
+def _pair(text: str | None, option: str, kind: type = float) -> tuple[float, ...] | tuple[int, ...] | None:
+    """Parse ``low,high`` (``--percentiles``, ``--range``) or ``HEIGHT,WIDTH`` (``--resize``, ``kind=int``)."""
     if text is None:
         return None
     values = float_list(text, option) if kind is float else int_list(text, option)
@@ -81,6 +84,7 @@ def _pair(text: str | None, option: str, kind: type = float) -> tuple | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Run :func:`mcnn.prep.prepare` with the parsed flags; one summary line on stderr."""
     options = {}
     for item in args.option:
         name, sep, value = item.partition("=")

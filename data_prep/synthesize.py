@@ -2,8 +2,9 @@
 """Write a synthetic look-alike of a dataset's raw download, in exactly the real layout.
 
 File names, folder structure, formats, bit depths and metadata files are those of the real
-download (docs/data_prep.md); the images are rendered cells whose look depends on the class or
-dose, so prepare.py, the tests and the demo can run without the download.
+download (docs/data_prep.md; the writers are in mcnn/simulate/lookalikes/); the images are
+rendered cells whose look depends on the class or dose, so prepare.py, the tests and the demo
+can run without the download.
 
 Examples:
   python data_prep/synthesize.py bbbc013 --out /tmp/raw/bbbc013                 # small images
@@ -22,18 +23,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcnn.cli import run
-from mcnn.datasets import DATASETS, get_dataset
+from mcnn.datasets import DATASETS
 from mcnn.datasets.bbbc021 import IMAGE_CSV, MOA_CSV
 from mcnn.errors import ConfigError
+from mcnn.simulate.lookalikes.registry import LOOKALIKES, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the real BBBC021 metadata CSVs are looked for when --metadata is not given.
 METADATA_ENV = "MCNN_BBBC021_METADATA"
+SIMULATOR = ROOT / "tools" / "simulate.py"
 METADATA_FALLBACK = ROOT.parent / "shared" / "data" / "bbbc021" / "crlf_unquoted"
-LOOK_ALIKES = [name for name in DATASETS if name != "simulated"]
+LOOK_ALIKES = list(LOOKALIKES)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    """One sub-command per look-alike (its options) plus ``simulate``, which forwards to the simulator."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="dataset", required=True, metavar="DATASET")
     for name in LOOK_ALIKES:
@@ -55,12 +59,13 @@ def get_args_parser() -> argparse.ArgumentParser:
             s.add_argument("--fields-per-plate", type=int,
                            help="keep only each plate's DMSO fields and its first N other fields (quick real-size "
                                 "trials)")
-    sub.add_parser("simulate", help="the phenotype simulator (mcnn.simulate); remaining arguments go to it",
+    sub.add_parser("simulate", help="the phenotype simulator (tools/simulate.py); remaining arguments go to it",
                    add_help=False)
     return p
 
 
-def _metadata(given: Path | None) -> Path:
+def metadata_folder(given: Path | None) -> Path:
+    """The folder of the real BBBC021 CSVs: ``--metadata``, else $MCNN_BBBC021_METADATA, else the shared copy."""
     if given is not None:
         return given
     env = os.environ.get(METADATA_ENV)
@@ -73,27 +78,28 @@ def _metadata(given: Path | None) -> Path:
 
 
 def simulate(argv: list[str]) -> int:
-    """Forward ``argv`` to the simulator's command line (``mcnn.simulate.cli``)."""
-    import importlib
+    """Forward ``argv`` to the simulator's command line (``tools/simulate.py``)."""
+    import importlib.util
 
-    try:
-        simulate_cli = importlib.import_module("mcnn.simulate.cli")
-    except ImportError as exc:
-        raise ConfigError(f"the phenotype simulator is not available (mcnn.simulate.cli: {exc})") from None
-    return int(simulate_cli.main(simulate_cli.get_args_parser().parse_args(argv)) or 0)
+    spec = importlib.util.spec_from_file_location("simulate_tool", SIMULATOR) if SIMULATOR.is_file() else None
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"the phenotype simulator is not available ({SIMULATOR} is missing)")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return int(tool.main(tool.get_args_parser(prog="synthesize.py simulate").parse_args(argv)) or 0)
 
 
 def main(args: argparse.Namespace) -> int:
+    """Write the look-alike the parsed ``args`` ask for; prints a one-line summary to stderr."""
     options = {}
     for item in args.option:
         name, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--option {item!r}: expected NAME=VALUE")
         options[name.strip()] = value.strip()
-    ds = get_dataset(args.dataset, options)
-    extra = {}
+    extra: dict[str, object] = {}
     if args.dataset == "bbbc021":
-        extra["metadata"] = _metadata(args.metadata)
+        extra["metadata"] = metadata_folder(args.metadata)
         if args.plates and args.plates != "all":
             extra["plates"] = [p.strip() for p in args.plates.split(",") if p.strip()]
         elif args.plates == "all":
@@ -102,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
             if args.fields_per_plate < 0:
                 raise ConfigError(f"--fields-per-plate {args.fields_per_plate}: need 0 or more")
             extra["fields_per_plate"] = args.fields_per_plate
-    info = ds.synthesize(args.out, size=args.size, seed=args.seed, **extra)
+    info = synthesize(args.dataset, args.out, size=args.size, seed=args.seed, options=options, **extra)
     print(f"synthesize: {args.dataset}: wrote {info['images']} images of {info['height']}x{info['width']} "
           f"into {args.out}", file=sys.stderr)
     return 0

@@ -1,11 +1,30 @@
 """mcnn: a Caffe-compatible reproduction toolkit for the multi-scale CNN of Godinez et al. 2017.
 
-Package map:
+Package map, top floor first; a module imports only from the floors below its own (the layer
+contract in ``pyproject.toml``, checked by ``lint-imports``):
 
-- ``mcnn.caffe``: the Caffe schema, prototxt/caffemodel/binaryproto/solverstate I/O, Datum
-  and LMDB records, and Caffe's shape rules (the single place for its rounding).
-- ``mcnn.nets``: net builders behind a registry (``mcnn``, ``alexnet``, ``googlenet``),
-  dataset presets, the solver builder and the per-layer summary.
+- ``mcnn.cli`` (argument groups and error reporting of the scripts in ``tools/`` and
+  ``data_prep/``) and ``mcnn.demo`` (the simulated screen end to end, with its HTML report).
+- ``mcnn.reproduce``: the reproduction orchestrator (prepare, nets and solver, train, evaluate
+  per split, dose-response, the Table 1 summary).
+- ``mcnn.training``: the one launcher of training, on the PyTorch engine or real ``caffe train``.
+- ``mcnn.evaluate`` (predictions, metrics, repeat statistics, BBBC021 MoA and NSC/NSCB, figures,
+  the Table 1 summary record) and ``mcnn.dose`` (aggregation, LL.4 fits, EC50s, plots, reports).
+- ``mcnn.engine`` (the PyTorch engine: layers, net graph, fillers, solvers, training loop,
+  snapshots), ``mcnn.prep`` (splits, normalisation, the streaming LMDB build) and
+  ``mcnn.simulate`` (every synthetic image: the phenotype simulator and the look-alikes of the
+  eight download layouts, on shared drawing primitives).
+- ``mcnn.nets``: net builders behind a registry (``mcnn``, ``alexnet``, ``googlenet``), presets
+  derived from the dataset classes, the solver builder and the per-layer summary.
+- ``mcnn.datasets``: readers of the eight datasets' download layouts (and of simulated screens),
+  one module per dataset, registered by name.
+- ``mcnn.caffe``: the Caffe schema, prototxt/caffemodel/binaryproto/solverstate I/O, Datum and
+  LMDB records, and the table of layer types with Caffe's shape rules (the one place for its
+  rounding).
+- Foundations: ``mcnn.report`` (HTML reports), ``mcnn.figures`` (the figure saver),
+  ``mcnn.tables`` (the CSV reader and writer), ``mcnn.machine`` (what a run ran on),
+  ``mcnn.setsizes`` (train/test set sizes and iterations), ``mcnn.fsutil`` (atomic writes) and
+  ``mcnn.errors`` (every exception type).
 """
 
 __version__ = "0.1.0"

@@ -2,8 +2,9 @@
 
 - :func:`run`: calls a script's ``main`` and turns toolkit errors into one ``prog: error: ...`` line.
 - Argument groups, defined once: :func:`add_engine_argument` (``--engine``),
-  :func:`add_mcnn_arguments` (the M-CNN's shape, read back by :func:`mcnn_options`) and
-  :func:`add_quiet_argument`.
+  :func:`add_mcnn_arguments` (the M-CNN's shape, read back by :func:`mcnn_options`),
+  :func:`add_quiet_argument` and :func:`add_model_arguments` (a trained net applied to an LMDB,
+  run by :func:`mcnn.evaluate.predict.run_model_args`).
 - Parsers of option values: :func:`int_list`, :func:`float_list`, :func:`parse_scales`.
 """
 
@@ -13,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from mcnn.errors import ConfigError, McnnError
 
@@ -120,3 +122,24 @@ def mcnn_options(args: argparse.Namespace, arch: str = "mcnn") -> dict[str, obje
             value = int_list(value, "--widths")
         options[MCNN_FLAGS[flag][0]] = value
     return options
+
+
+def add_model_arguments(p: argparse.ArgumentParser, caffe: str = "pycaffe") -> None:
+    """The options of applying a trained deploy net to an LMDB (tools/evaluate.py, tools/predict.py).
+
+    ``--model``, ``--weights``, ``--lmdb``, ``--index``, ``--out``, ``--labels``, ``--train-val``,
+    ``--batch`` (images per forward pass), ``--engine``, ``--gpu`` and ``--quiet``.
+    """
+    p.add_argument("--model", required=True, type=Path, help="deploy prototxt")
+    p.add_argument("--weights", required=True, type=Path, help="caffemodel")
+    p.add_argument("--lmdb", required=True, type=Path, help="LMDB of Datum records to predict")
+    p.add_argument("--index", type=Path, help="index CSV of the LMDB (joined by key into the output)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--labels", type=Path, help="labels.txt (default: found next to or above the LMDB)")
+    p.add_argument("--train-val", type=Path,
+                   help="train_val prototxt whose TEST Data layer gives the preprocessing (default: the "
+                        "*_train_val.prototxt next to the deploy net)")
+    p.add_argument("--batch", type=int, default=16, help="images per forward pass (default 16)")
+    add_engine_argument(p, caffe)
+    p.add_argument("--gpu", type=int, help="GPU id (default CPU)")
+    add_quiet_argument(p)

@@ -72,6 +72,7 @@ class Recovery:
 
     @property
     def log10_error(self) -> float:
+        """log10(estimate) - log10(planted EC50); NaN when no EC50 was estimated."""
         if not (self.estimate > 0 and math.isfinite(self.estimate)):
             return float("nan")
         return math.log10(self.estimate) - math.log10(self.true_ec50)
@@ -123,6 +124,7 @@ def training_curves(log: Path) -> tuple[list[tuple[int, float]], list[tuple[int,
 
 
 def plot_training(log: Path, path: Path) -> Path | None:
+    """Training loss and held-out accuracy over iterations from a glog log, as a PNG; None without losses."""
     losses, accuracy = training_curves(log)
     if not losses:
         return None
@@ -142,6 +144,7 @@ def plot_training(log: Path, path: Path) -> Path | None:
 
 
 def plot_recovery(recoveries: list[Recovery], path: Path) -> Path | None:
+    """Estimated against planted EC50 (µM, log axes) with 95% CIs, as a PNG; None without an in-range fit."""
     shown = [r for r in recoveries if r.status == "ok" and r.in_range]
     if not shown:
         return None
@@ -175,6 +178,8 @@ def plot_recovery(recoveries: list[Recovery], path: Path) -> Path | None:
 
 @dataclass
 class DemoResult:
+    """What :func:`run_demo` produced: held-out accuracy (fraction), EC50 recoveries, step times (s), report."""
+
     out: Path
     accuracy: float | None
     recoveries: list[Recovery]

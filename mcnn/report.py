@@ -32,6 +32,7 @@ class Report:
         self.parts: list[str] = []
 
     def heading(self, text: str) -> None:
+        """A section heading (``<h2>``, escaped)."""
         self.parts.append(f"<h2>{html.escape(text)}</h2>")
 
     def paragraph(self, text: str, css: str = "") -> None:
@@ -67,12 +68,15 @@ class Report:
         self.parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
     def code(self, text: str) -> None:
+        """A block of commands or code, shown verbatim (escaped)."""
         self.parts.append(f"<pre><code>{html.escape(text)}</code></pre>")
 
     def render(self) -> str:
+        """The whole page as HTML text (styles inline, no external resources)."""
         return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(self.title)}"
                 f"</title><style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>\n"
                 + "\n".join(self.parts) + "\n</body></html>\n")
 
     def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the rendered page to ``path`` atomically; returns the path."""
         return atomic_write_text(path, self.render())

@@ -20,28 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from mcnn.caffe import io as cio
-from mcnn.errors import ConfigError
+from mcnn.errors import ConfigError, TrainingError
 from mcnn.evaluate.aggregate import aggregate_treatments
-from mcnn.evaluate.metrics import per_class_accuracy, summarize
-from mcnn.evaluate.moa import classify_treatments
-from mcnn.evaluate.outputs import write_confusion, write_evaluation
-from mcnn.evaluate.paper import TABLE1
-from mcnn.evaluate.plots import confusion_figure
+from mcnn.evaluate.outputs import SplitRun, write_evaluation
 from mcnn.evaluate.predict import ModelRun, run_model
 from mcnn.evaluate.profiling import nearest_moa
-from mcnn.figures import save_figure
-from mcnn.fsutil import atomic_write_text
+from mcnn.evaluate.summary import summarize_run
 from mcnn.machine import describe
-from mcnn.nets import DataSpec, build_net
+from mcnn.nets import DataSpec, build_net, list_nets
 from mcnn.nets.presets import DEFAULT_SCALE, PRESETS
 from mcnn.nets.solver import SolverOptions, build_solver
 from mcnn.prep.prepared import PreparedDataset, PreparedSplit
-from mcnn.tables import read_table, write_table
-
-ARCHS = ("mcnn", "alexnet", "googlenet")
+from mcnn.training import ENGINES, TrainingRun, train
 
 
 @dataclass
@@ -71,8 +62,9 @@ class ReproduceOptions:
     quiet: bool = False
 
     def validate(self) -> None:
-        if self.arch not in ARCHS:
-            raise ConfigError(f"--arch {self.arch!r}: choose from {', '.join(ARCHS)}")
+        """Raise :class:`ConfigError` naming the flag of an option the run cannot use."""
+        if self.arch not in list_nets():
+            raise ConfigError(f"--arch {self.arch!r}: choose from {', '.join(list_nets())}")
         if self.net_options and self.arch != "mcnn":
             raise ConfigError("M-CNN options (--scales, --widths, ...) only apply to --arch mcnn")
         i, n = self.shard
@@ -80,7 +72,7 @@ class ReproduceOptions:
             raise ConfigError(f"--shard {i}/{n}: need 0 <= i < N")
         if self.repeats < 1:
             raise ConfigError(f"--repeats must be at least 1, got {self.repeats}")
-        if self.engine not in ("torch", "caffe"):
+        if self.engine not in ENGINES:
             raise ConfigError(f"--engine must be torch or caffe, got {self.engine!r}")
 
 
@@ -211,6 +203,7 @@ class Reproduction:
         return out
 
     def data_spec(self, ds: PreparedDataset, split: PreparedSplit) -> DataSpec:
+        """The data of ``split`` for the net builder; the batch is ``--batch`` or the dataset preset's."""
         preset = PRESETS.get(ds.dataset)
         batch = self.o.batch or (preset.batch if preset else 16)
         return DataSpec(channels=ds.num_channels, height=ds.height, width=ds.width, classes=ds.num_classes,
@@ -256,41 +249,27 @@ class Reproduction:
         result = run_model(deploy, weights, split.paths.test_lmdb, index=split.paths.test_index,
                            labels=ds.root / "labels.txt", train_val=train_val, batch_size=data.test_batch,
                            engine=self.o.engine, gpu=self.o.gpu, with_features=profiling)
-        extra: dict[str, object] = {"split": split.name, "arch": self.o.arch, "engine": self.o.engine,
-                                    "hardware": hardware(self.o.engine, self.o.gpu), "train_size": split.train_size,
-                                    "test_size": split.test_size, "iterations": max_iter}
+        record = SplitRun(split=split.name, arch=self.o.arch, engine=self.o.engine,
+                          hardware=hardware(self.o.engine, self.o.gpu), train_size=split.train_size,
+                          test_size=split.test_size, iterations=max_iter)
         if profiling:
-            extra["profiling"] = self._profiling(result, deploy, weights, split, train_val, data.test_batch)
-        extra["seconds"] = time.time() - start  # the attempt that finished the split
+            record.profiling = self._profiling(result, deploy, weights, split, train_val, data.test_batch)
+        record.seconds = time.time() - start  # the attempt that finished the split
         write_evaluation(folder, result.rows, result.columns, result.classes,
-                         f"{ds.dataset} {self.o.arch} {split.name}", extra)
-        self.log(f"{split.name}: done in {extra['seconds']:.0f} s")
+                         f"{ds.dataset} {self.o.arch} {split.name}", record.as_dict())
+        self.log(f"{split.name}: done in {record.seconds:.0f} s")
 
     def _train(self, solver: Path, prefix: str, max_iter: int, name: str) -> None:
         resume = latest_snapshot(prefix)
         snapshot = str(resume[1]) if resume and resume[0] < max_iter else None
         if snapshot:
             self.log(f"{name}: resuming from {snapshot}")
-        if self.o.engine == "caffe":
-            if shutil.which("caffe") is None:
-                raise ConfigError("--engine caffe needs the `caffe` binary on PATH (Docker image from "
-                                  "Dockerfile.caffe), or use --engine torch")
-            cmd = ["caffe", "train", "-solver", str(solver)]
-            cmd += ["-snapshot", snapshot] if snapshot else []
-            cmd += ["-gpu", str(self.o.gpu)] if self.o.gpu is not None else []
-            if subprocess.call(cmd) != 0:
-                raise ConfigError(f"{name}: caffe train failed (see its log above)")
-            return
-        from mcnn.engine.trainer import Trainer, TrainOptions
-
-        device = "cpu" if self.o.gpu is None else f"cuda:{self.o.gpu}"
-        options = TrainOptions(snapshot=snapshot, device=device, workers=self.o.workers,
-                               progress=not self.o.quiet and os.isatty(2))
-        from mcnn.engine.glog import GlogWriter
-
-        log_file = solver.parent / "train.log"
-        with open(log_file, "a", encoding="utf-8") as stream:
-            Trainer(str(solver), options, GlogWriter(stream=stream)).solve()
+        # the engine's glog lines go to train.log beside the solver; caffe's stream through stderr
+        run = TrainingRun(solver=str(solver), snapshot=snapshot, gpu=None if self.o.gpu is None else str(self.o.gpu),
+                          workers=self.o.workers, progress=not self.o.quiet and os.isatty(2),
+                          log_file=solver.parent / "train.log" if self.o.engine == "torch" else None)
+        if train(run, self.o.engine) != 0:
+            raise TrainingError(f"{name}: caffe train failed (see its log above)")
 
     def _profiling(self, result: ModelRun, deploy: Path, weights: Path, split: PreparedSplit, train_val: Path,
                    batch: int) -> dict[str, object]:
@@ -316,109 +295,5 @@ class Reproduction:
     def summarize(self, ds: PreparedDataset) -> dict[str, object]:
         """Merge every finished split into results.md / results.csv (and the aggregated figures)."""
         planned = getattr(self, "planned", [s.name for s in ds.splits])
-        done = []
-        for name in planned:
-            path = self.runs_dir / name / "metrics.json"
-            if path.is_file():
-                done.append((name, json.loads(path.read_text())))
-        classes = list(ds.class_names)
-        published = TABLE1.get(ds.dataset)
-        summary: dict[str, object] = {"dataset": ds.dataset, "arch": self.o.arch, "protocol": ds.protocol,
-                                      "splits_done": len(done), "splits_planned": len(planned),
-                                      "seconds": sum(m.get("seconds", 0.0) for _, m in done),
-                                      "engine": sorted({m.get("engine", "") for _, m in done}),
-                                      "hardware": sorted({m.get("hardware", "") for _, m in done})}
-        out = self.o.out
-        if done:
-            cm = sum(np.asarray(m["confusion"], dtype=np.int64) for _, m in done)
-            write_confusion(out / f"confusion_{self.o.arch}.csv", cm, classes)
-            save_figure(confusion_figure(cm, classes, f"{ds.dataset} {self.o.arch}: {len(done)} splits"),
-                        out / f"confusion_{self.o.arch}.png")
-            summary["per_class_accuracy"] = dict(zip(classes, [None if np.isnan(a) else float(a)
-                                                               for a in per_class_accuracy(cm)], strict=True))
-        if ds.protocol == "loco":
-            summary.update(self._summarize_moa(done, classes))
-            stat = summary.get("table1")
-        else:
-            accuracies = [m["accuracy"] for _, m in done if m.get("accuracy") is not None]
-            stat = summarize(accuracies).as_dict() if accuracies else None
-            summary["repeat_accuracy"] = stat
-        statistic = published.statistic if published else "median"
-        ours = stat[statistic] if stat else None
-        row = {"dataset": ds.dataset, "architecture": self.o.arch, "statistic": statistic,
-               "ours": None if ours is None else round(100 * ours, 1),
-               "ours_sd": None if not stat else round(100 * stat["sd"], 1),
-               "ours_mean": None if not stat else round(100 * stat["mean"], 1),
-               "ours_median": None if not stat else round(100 * stat["median"], 1),
-               "ours_mad": None if not stat else round(100 * stat["mad"], 1),
-               "published": published.arch(self.o.arch)[0] if published else None,
-               "published_sd": published.arch(self.o.arch)[1] if published else None,
-               "benchmark": f"{published.benchmark[0]:g} ({published.benchmark[2]})" if published else "",
-               "splits_done": len(done), "splits_planned": len(planned),
-               "wall_time_h": round(summary["seconds"] / 3600, 3),
-               "engine": ",".join(summary["engine"]), "hardware": "; ".join(summary["hardware"])}
-        summary["row"] = row
-        self._write_results(row, summary)
-        atomic_write_text(out / f"summary_{self.o.arch}.json", json.dumps(summary, indent=2, default=str) + "\n")
-        return summary
-
-    def _summarize_moa(self, done: list[tuple[str, dict]], classes: list[str]) -> dict[str, object]:
-        rows: list[dict[str, str]] = []
-        for name, _ in done:
-            path = self.runs_dir / name / "moa_treatments.csv"
-            if path.is_file():
-                rows.extend(read_table(path).rows)
-        if not rows:
-            return {}
-        vectors = np.array([[float(r[f"prob_{c}"]) for c in classes] for r in rows])
-        from mcnn.evaluate.aggregate import Treatment
-
-        treatments = [Treatment(r["compound"], float(r["concentration"]), v, int(r["wells"]), int(r["fields"]),
-                                moa=r["moa"]) for r, v in zip(rows, vectors, strict=True)]
-        result = classify_treatments(treatments, classes)
-        write_confusion(self.o.out / f"moa_confusion_{self.o.arch}.csv", result.confusion, classes)
-        save_figure(confusion_figure(result.confusion, classes, f"MoA per treatment, {len(treatments)} treatments"),
-                    self.o.out / f"moa_confusion_{self.o.arch}.png")
-        write_table(self.o.out / f"moa_treatments_{self.o.arch}.csv", rows, list(rows[0]))
-        out: dict[str, object] = {"treatments": len(treatments), "treatment_accuracy": result.treatment_accuracy,
-                                  "per_moa_accuracy": result.per_moa, "table1": result.table1.as_dict()}
-        for mode in ("NSC", "NSCB"):
-            hits = [e["correct"] for _, m in done for e in m.get("profiling", {}).get(mode, [])]
-            out[f"{mode.lower()}_accuracy"] = float(np.mean(hits)) if hits else None
-            out[f"{mode.lower()}_queries"] = len(hits)
-        return out
-
-    def _write_results(self, row: dict[str, object], summary: dict[str, object]) -> None:
-        path_csv = self.o.out / "results.csv"
-        rows = [r for r in (read_table(path_csv).rows if path_csv.is_file() else [])
-                if r["architecture"] != row["architecture"]]
-        rows.append(row)
-        rows.sort(key=lambda r: ARCHS.index(str(r["architecture"])))
-        write_table(path_csv, rows, list(row))
-        lines = [f"# Reproduction of Godinez et al. 2017, Table 1: {row['dataset']}", "",
-                 "Accuracy in % (SD); the statistic is the paper's for this dataset "
-                 "(Table 1 footnote). Published values are the paper's.", "",
-                 "| architecture | statistic | ours | published | benchmark | mean | median | MAD | splits | "
-                 "wall time (h) | engine | hardware |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in rows:
-            ours = "n/a" if r["ours"] in (None, "") else f"{r['ours']} ({r['ours_sd']})"
-            pub = "n/a" if r["published"] in (None, "") else f"{r['published']} ({r['published_sd']})"
-            lines.append(f"| {r['architecture']} | {r['statistic']} | {ours} | {pub} | {r['benchmark']} | "
-                         f"{r['ours_mean']} | {r['ours_median']} | {r['ours_mad']} | "
-                         f"{r['splits_done']}/{r['splits_planned']} | {r['wall_time_h']} | {r['engine']} | "
-                         f"{r['hardware']} |")
-        if summary.get("protocol") == "loco" and summary.get("treatments"):
-            lines += ["", f"BBBC021 ({row['architecture']}): {summary['treatments']} treatments, treatment accuracy "
-                      f"{100 * summary['treatment_accuracy']:.1f}%; the statistic is over the per-MoA accuracies "
-                      "(the paper's 100 (13) = 96/103 treatments)."]
-            for mode in ("nsc", "nscb"):
-                acc = summary.get(f"{mode}_accuracy")
-                if acc is not None:
-                    lines.append(f"- {mode.upper()} 1-NN on penultimate-layer profiles (cosine): {100 * acc:.1f}% of "
-                                 f"{summary[f'{mode}_queries']} treatments")
-            lines.append("")
-            lines.append("| MoA | accuracy |")
-            lines.append("|---|---|")
-            for moa, acc in sorted(summary["per_moa_accuracy"].items()):
-                lines.append(f"| {moa} | {100 * acc:.0f}% |")
-        atomic_write_text(self.o.out / "results.md", "\n".join(lines) + "\n")
+        return summarize_run(self.o.out, self.runs_dir, ds.dataset, ds.protocol, self.o.arch, planned,
+                             list(ds.class_names))

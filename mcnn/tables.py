@@ -1,7 +1,8 @@
 """CSV tables: the index, predictions and result files every stage exchanges.
 
 Read with the ``csv`` module (any line ending, quoted or not, a UTF-8 BOM tolerated);
-columns are selected by name. Writing is atomic (temporary name, then rename).
+columns are selected by name. Writing is atomic (temporary name, then rename); tables too large
+to hold in memory are streamed row by row with :class:`RowWriter` (same dialect: LF line ends).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from mcnn.errors import TableError
 from mcnn.fsutil import atomic_write_text
@@ -66,3 +68,19 @@ def format_table(rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -
 def write_table(path: str | os.PathLike[str], rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> Path:
     """Write ``rows`` as a CSV with ``columns``, atomically."""
     return atomic_write_text(path, format_table(rows, columns))
+
+
+class RowWriter:
+    """Streams a CSV table into an open text ``handle`` (opened with ``newline=""``): the header
+    ``columns`` at once, then one :meth:`row` at a time; the dialect of :func:`format_table`."""
+
+    def __init__(self, handle: TextIO, columns: Sequence[str]):
+        self.columns = tuple(columns)
+        self._writer = csv.writer(handle, lineterminator="\n")
+        self._writer.writerow(self.columns)
+
+    def row(self, values: Sequence[object]) -> None:
+        """Write one row: ``values`` in column order (``None`` as empty, floats at full precision)."""
+        if len(values) != len(self.columns):
+            raise ValueError(f"CSV row of {len(values)} values for {len(self.columns)} columns")
+        self._writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in values])

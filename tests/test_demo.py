@@ -4,22 +4,20 @@ recovers the planted EC50s (issue 6's acceptance; the full demo reports the same
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mcnn.demo import TOLERANCE_LOG10, compare_ec50
-from tests.support import ROOT
+from tests.support import run_script
 
 
 @pytest.mark.slow
 def test_small_demo_recovers_the_planted_ec50s(tmp_path: Path) -> None:
     # 96x96 fields, translocation and spots only: about 2 minutes on 2 cores.
-    args = [sys.executable, str(ROOT / "tools" / "demo.py"), "--out", str(tmp_path / "demo"), "--size", "96",
-            "--phenotypes", "translocation,spots", "--epochs", "16", "--quiet"]
-    out = subprocess.run(args, capture_output=True, text=True)
+    args = ["--out", str(tmp_path / "demo"), "--size", "96", "--phenotypes", "translocation,spots", "--epochs", "16",
+            "--quiet"]
+    out = run_script("tools/demo.py", *args)
     assert out.returncode == 0, out.stderr[-3000:]
     demo = tmp_path / "demo"
     recoveries = compare_ec50(demo / "raw" / "ground_truth.json", demo / "dose_mcnn" / "ec50.json")
@@ -36,5 +34,5 @@ def test_small_demo_recovers_the_planted_ec50s(tmp_path: Path) -> None:
     assert "3/3 in-range EC50s within 0.3 log10" in out.stdout
     report = (demo / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 5 and "CPD-03" in report and "planted EC50" in report
-    again = subprocess.run(args, capture_output=True, text=True)
+    again = run_script("tools/demo.py", *args)
     assert again.returncode == 0 and "steps reused" in again.stdout

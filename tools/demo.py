@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import run
+from mcnn.cli import add_quiet_argument, run
 from mcnn.demo import TOLERANCE_LOG10, DemoOptions, run_demo
 
 
@@ -34,7 +34,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--phenotypes", help="simulate only these phenotypes, comma list (default all three)")
     p.add_argument("--repeats", type=int, default=1, help="90/10 cross-validation repeats (default 1)")
     p.add_argument("--epochs", type=float, default=24, help="training epochs (default 24)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet_argument(p)
     return p
 
 

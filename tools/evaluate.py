@@ -19,12 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import run
-from mcnn.evaluate.cli import add_model_arguments, model_run
+from mcnn.cli import add_model_arguments, run
 from mcnn.evaluate.outputs import write_evaluation
+from mcnn.evaluate.predict import run_model_args
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    """The model options (:func:`mcnn.cli.add_model_arguments`)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(p)
     p.add_argument("--title", default="", help="title of the confusion-matrix figure")
@@ -32,7 +33,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    result = model_run(args)
+    result = run_model_args(args)
     metrics = write_evaluation(args.out, result.rows, result.columns, result.classes, args.title)
     acc = metrics["accuracy"]
     line = f"{metrics['images']} labelled images" + (f", accuracy {100 * acc:.2f}%" if acc is not None else "")

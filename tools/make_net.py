@@ -16,31 +16,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import float_list, int_list, parse_scales, run
+from mcnn.cli import add_mcnn_arguments, float_list, mcnn_options, run
 from mcnn.errors import ConfigError
-from mcnn.nets import list_nets, summarize
+from mcnn.nets import DataSpec, list_nets, summarize
 from mcnn.nets.emit import net_texts, write_texts
-from mcnn.nets.presets import PRESETS, data_spec_for, get_preset
+from mcnn.nets.presets import PRESETS, Preset, data_spec_for, get_preset
 from mcnn.nets.registry import build_net
 
 PROTOBUF_LIMIT = 2**31 - 1
-MCNN_ONLY = ("scales", "widths", "pool", "fusion_width", "fusion_pool", "fc_width", "dropout", "weight_filler")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    """Architecture and preset, the M-CNN options, the data and the output."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="mcnn", choices=list_nets(), help="architecture (default mcnn)")
     p.add_argument("--preset", default="bbbc021",
                    help=f"dataset defaults: {', '.join(PRESETS)} (default bbbc021)")
-    g = p.add_argument_group("M-CNN options (defaults: the reconstruction documented in the file header)")
-    g.add_argument("--scales", help="scales: A..B (powers of two, e.g. 1..64) or a list, e.g. 1,2,4")
-    g.add_argument("--widths", help="kernel maps of each pathway's convs, one per scale, e.g. 16,16,16,32,32,32,64")
-    g.add_argument("--pool", choices=("MAX", "AVE"), help="pooling for subsampling and merging (default MAX)")
-    g.add_argument("--fusion-width", type=int, help="outputs of the 1x1 fusion conv (default 1024)")
-    g.add_argument("--fusion-pool", type=int, help="MAX pool after the fusion conv, 0 = none (default 2)")
-    g.add_argument("--fc-width", type=int, help="units of the first FC layer (default 512, the paper's)")
-    g.add_argument("--dropout", type=float, help="dropout ratio after the first FC layer (default 0 = none)")
-    g.add_argument("--weight-filler", choices=("xavier", "msra", "gaussian"), help="weight init (default xavier)")
+    add_mcnn_arguments(p)
     d = p.add_argument_group("data (defaults from --data or --preset)")
     d.add_argument("--data", type=Path,
                    help="a prepared dataset (data_prep/prepare.py --out): channels, size, classes and LMDB paths")
@@ -71,22 +63,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(args: argparse.Namespace) -> int:
-    preset = get_preset(args.preset)
-    mcnn_options = {}
-    if args.scales is not None:
-        mcnn_options["scales"] = parse_scales(args.scales)
-    if args.widths is not None:
-        mcnn_options["pathway_widths"] = int_list(args.widths, "--widths")
-    for key in ("pool", "fusion_width", "fusion_pool", "fc_width", "dropout", "weight_filler"):
-        if getattr(args, key) is not None:
-            mcnn_options[key] = getattr(args, key)
-    if args.arch != "mcnn":
-        given = [f"--{k.replace('_', '-')}" for k in MCNN_ONLY if getattr(args, k) is not None]
-        if given:
-            raise ConfigError(f"{', '.join(given)} only apply to --arch mcnn")
-    mean_values = float_list(args.mean_value, "--mean-value") if args.mean_value else None
-    batch = args.batch
+def prepared_data(args: argparse.Namespace) -> dict[str, object]:
+    """Channels, size, classes and LMDB paths from ``--data`` (a prepared dataset), then the explicit flags."""
     prepared: dict[str, object] = {}
     if args.data is not None:
         from mcnn.prep.prepared import load_prepared
@@ -101,14 +79,28 @@ def main(args: argparse.Namespace) -> int:
     given = {"channels": args.channels, "classes": args.classes, "height": args.height, "width": args.width,
              "train_source": args.train_source, "test_source": args.test_source}
     prepared.update({k: v for k, v in given.items() if v is not None})
+    return prepared
+
+
+def data_spec(args: argparse.Namespace, preset: Preset) -> DataSpec:
+    """The :class:`DataSpec` of the preset, overridden by ``--data`` and the data flags."""
+    mean_values = float_list(args.mean_value, "--mean-value") if args.mean_value else None
+    prepared = prepared_data(args)
     classes = prepared.get("classes", preset.classes)
-    data = data_spec_for(
+    return data_spec_for(
         preset, args.arch, crop=args.crop, mirror=args.mirror, mean_file=args.mean_file, mean_values=mean_values,
-        scale=args.scale, train_batch=batch, test_batch=args.test_batch or batch,
+        scale=args.scale, train_batch=args.batch, test_batch=args.test_batch or args.batch,
         **{"class_names": () if classes != preset.classes else None, **prepared},
     )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Check the net's shapes, then print or write it (and its summary)."""
+    preset = get_preset(args.preset)
+    mcnn = mcnn_options(args, args.arch)
+    data = data_spec(args, preset)
     # Shapes are always checked, so no file is written for a net that cannot run.
-    deploy = build_net(args.arch, data, deploy=True, **({"name": args.name} if args.name else {}), **mcnn_options)
+    deploy = build_net(args.arch, data, deploy=True, **({"name": args.name} if args.name else {}), **mcnn)
     summary = summarize(deploy.net)
     if args.summary:
         print(summary.format())
@@ -120,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
     command = "python tools/make_net.py " + shlex.join(sys.argv[1:])
     header = [f"Dataset preset {preset.name!r} ({preset.title}) with the options of the command.",
               f"Generated by `{command.strip()}`."]
-    texts = net_texts(args.arch, data, header, name=args.name, **mcnn_options)
+    texts = net_texts(args.arch, data, header, name=args.name, **mcnn)
     if args.out is not None:
         prefix = args.prefix or args.arch
         paths = write_texts({args.out / f"{prefix}_{variant}.prototxt": text for variant, text in texts.items()})

@@ -20,19 +20,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import run
-from mcnn.evaluate.cli import add_model_arguments, model_run
+from mcnn.cli import add_model_arguments, run
 from mcnn.evaluate.outputs import write_screen
+from mcnn.evaluate.predict import run_model_args
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    """The model options (:func:`mcnn.cli.add_model_arguments`)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(p)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    result = model_run(args)
+    result = run_model_args(args)
     summary = write_screen(args.out, result.rows, result.columns, result.classes)
     treatments = f", {summary['treatments']} treatments" if "treatments" in summary else ""
     print(f"{summary['fields']} fields{treatments}; results in {args.out}")

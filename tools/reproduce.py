@@ -14,28 +14,28 @@ ones. Re-running skips finished splits and resumes an interrupted one from its l
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import int_list, parse_scales, run
-from mcnn.reproduce import ARCHS, ReproduceOptions, Reproduction, parse_shard, resolve_gpu
+from mcnn.cli import add_engine_argument, add_mcnn_arguments, add_quiet_argument, mcnn_options, run
+from mcnn.nets import list_nets
+from mcnn.reproduce import ReproduceOptions, Reproduction, parse_shard, resolve_gpu
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    """The dataset, the run folder, the training recipe, ``--engine`` and the M-CNN options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", help="bbbc013, bbbc014, bbbc015, bbbc016, bbbc021, hela, cho, hpa or simulated")
     p.add_argument("--raw", required=True, type=Path, help="the unpacked download (see data_prep)")
     p.add_argument("--out", required=True, type=Path, help="run folder")
-    p.add_argument("--arch", default="mcnn", choices=ARCHS, help="architecture (default mcnn)")
+    p.add_argument("--arch", default="mcnn", choices=list_nets(), help="architecture (default mcnn)")
     p.add_argument("--repeats", type=int, default=50, help="cross-validation repeats (default 50, the paper's)")
     p.add_argument("--epochs", type=float, default=18, help="training epochs (default 18, the paper's)")
     p.add_argument("--protocol", help="cv, loco or full (default: the dataset's: loco for bbbc021, else cv)")
     p.add_argument("--augment", default="none", choices=("none", "d4"), help="offline augmentation of training sets")
-    p.add_argument("--engine", default=os.environ.get("MCNN_ENGINE", "torch"), choices=("torch", "caffe"),
-                   help="torch (default; $MCNN_ENGINE overrides) or real Caffe (caffe train + pycaffe)")
+    add_engine_argument(p, "real Caffe (caffe train + pycaffe)")
     p.add_argument("--gpu", default="auto",
                    help="GPU id, 'auto' (default: GPU 0 when one is visible, else the CPU) or 'cpu'")
     p.add_argument("--shard", default="0/1", help="i/N: run splits i, i+N, i+2N, ... (default 0/1 = all)")
@@ -45,40 +45,25 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-epochs", type=float, help="epochs between learning-rate steps (default 6)")
     p.add_argument("--no-profiling", action="store_true", help="bbbc021: skip the NSC/NSCB nearest-neighbour profiles")
     p.add_argument("--workers", type=int, default=2, help="data loading processes during training (default 2)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    g = p.add_argument_group("M-CNN options (default: the reconstruction of the committed nets)")
-    g.add_argument("--scales", help="scales, e.g. 1..64 or 1,2,4")
-    g.add_argument("--widths", help="kernel maps per pathway, one per scale")
-    g.add_argument("--fusion-width", type=int, help="outputs of the 1x1 fusion conv")
-    g.add_argument("--fusion-pool", type=int, help="MAX pool after the fusion conv, 0 = none (default 2)")
-    g.add_argument("--fc-width", type=int, help="units of the first FC layer")
+    add_quiet_argument(p)
+    add_mcnn_arguments(p, "M-CNN options (default: the reconstruction of the committed nets)")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    net_options: dict[str, object] = {}
-    if args.scales:
-        net_options["scales"] = parse_scales(args.scales)
-    if args.widths:
-        net_options["pathway_widths"] = int_list(args.widths, "--widths")
-    if args.fusion_width:
-        net_options["fusion_width"] = args.fusion_width
-    if args.fusion_pool is not None:
-        net_options["fusion_pool"] = args.fusion_pool
-    if args.fc_width:
-        net_options["fc_width"] = args.fc_width
+    """Run (or resume) the reproduction and print the Table 1 row."""
     options = ReproduceOptions(
         dataset=args.dataset, raw=args.raw, out=args.out, arch=args.arch, repeats=args.repeats, epochs=args.epochs,
         engine=args.engine, gpu=resolve_gpu(args.gpu), shard=parse_shard(args.shard), seed=args.seed,
-        protocol=args.protocol,
-        augment=args.augment, batch=args.batch, base_lr=args.base_lr, step_epochs=args.step_epochs,
-        net_options=net_options,
+        protocol=args.protocol, augment=args.augment, batch=args.batch, base_lr=args.base_lr,
+        step_epochs=args.step_epochs, net_options=mcnn_options(args, args.arch),
         profiling=not args.no_profiling, workers=args.workers, quiet=args.quiet)
     summary = Reproduction(options, log=lambda m: print(m, file=sys.stderr)).run()
     row = summary["row"]
     ours = "n/a" if row["ours"] is None else f"{row['ours']} ({row['ours_sd']})"
+    published = "n/a" if row["published"] is None else f"{row['published']} ({row['published_sd']})"
     print(f"{row['dataset']} {row['architecture']}: {row['statistic']} accuracy {ours}, published "
-          f"{row['published']} ({row['published_sd']}); {row['splits_done']}/{row['splits_planned']} splits; "
+          f"{published}; {row['splits_done']}/{row['splits_planned']} splits; "
           f"results in {args.out / 'results.md'}")
     return 0
 

@@ -180,6 +180,7 @@ class LmdbReader:
         raise CaffeFormatError(f"{self.path}: LMDB is empty")
 
     def close(self) -> None:
+        """Close the LMDB environment (also done on leaving a ``with`` block)."""
         self._env.close()
 
     def __enter__(self) -> LmdbReader:

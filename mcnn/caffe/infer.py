@@ -1,14 +1,20 @@
-"""Shape inference for one Caffe layer: top shapes, learnable blob shapes and multiply-adds.
+"""The supported layer types and their shape rules: top shapes, learnable blob shapes, mult-adds.
 
-Shapes are per image (no batch axis), so ``axis`` fields are shifted by one. This is the
-only implementation of Caffe's per-layer shape rules; the net summary and the PyTorch
-engine both call :func:`infer_layer` (which calls :mod:`mcnn.caffe.shapes` for rounding).
+:data:`LAYER_TYPES` is the one table of the layer types the toolkit knows. Each entry is
+registered with :func:`shape_rule` and says how the type's shapes follow from its bottoms,
+whether it is a feed (Input/Data: filled by the caller, no forward), and which parameter
+message holds its ``weight_filler``/``bias_filler``. The net summary and the PyTorch engine
+both call :func:`infer_layer`; the engine registers one forward implementation per non-feed
+entry (:mod:`mcnn.engine.layers`), and refuses types that are not in this table.
+
+Shapes are per image (no batch axis), so ``axis`` fields are shifted by one. Rounding is
+done by :mod:`mcnn.caffe.shapes`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from mcnn.caffe import shapes
@@ -17,21 +23,81 @@ from mcnn.errors import ShapeError
 
 Shape = tuple[int, ...]
 
-#: Layer types whose shapes :func:`infer_layer` knows (the types the engine runs).
-SUPPORTED_TYPES = (
-    "Input", "Data", "Convolution", "Pooling", "ReLU", "Concat", "InnerProduct", "Dropout", "LRN",
-    "Flatten", "Softmax", "SoftmaxWithLoss", "Accuracy",
-)
-
 
 @dataclass
 class LayerShapes:
-    """Per-image shapes of a layer's tops and its learnable blobs (Caffe order), and its mult-adds."""
+    """Per-image shapes of a layer's tops and its learnable blobs (Caffe order), and its mult-adds.
+
+    ``batch_axis`` is False for layers whose tops reduce the whole batch (losses, accuracy):
+    their top shapes are then the blobs' full shapes (Caffe's loss top is a scalar).
+    """
 
     tops: list[Shape]
     params: list[Shape] = field(default_factory=list)
     macs: int = 0
+    batch_axis: bool = True
 
+
+#: A shape rule: (layer, bottom shapes, data shapes of Data tops) -> LayerShapes.
+ShapeFn = Callable[[pb.LayerParameter, Sequence[Shape], dict[str, Shape]], LayerShapes]
+
+
+@dataclass(frozen=True)
+class LayerType:
+    """One supported Caffe layer type: its shape rule and what the engine needs to know about it.
+
+    ``feed``: the caller provides the tops (Input, Data); there is no forward computation.
+    ``filler_param``: the LayerParameter field whose ``weight_filler``/``bias_filler`` fill
+    the learnable blobs (blob 0 weights, blob 1 bias), or "" for types without blobs.
+    """
+
+    name: str
+    infer: ShapeFn
+    feed: bool = False
+    filler_param: str = ""
+
+    def fillers(self, layer: pb.LayerParameter, index: int) -> pb.FillerParameter:
+        """The filler of learnable blob ``index`` of ``layer`` (Caffe's default, constant 0, if none)."""
+        if not self.filler_param:
+            return pb.FillerParameter()
+        param = getattr(layer, self.filler_param)
+        return param.weight_filler if index == 0 else param.bias_filler
+
+
+#: Every supported layer type by name, in registration order.
+LAYER_TYPES: dict[str, LayerType] = {}
+
+
+def shape_rule(name: str, *, feed: bool = False, filler_param: str = "") -> Callable[[ShapeFn], ShapeFn]:
+    """Register the decorated function as the shape rule of layer type ``name``."""
+    def register(fn: ShapeFn) -> ShapeFn:
+        if name in LAYER_TYPES:
+            raise ValueError(f"layer type {name!r} is registered twice")
+        LAYER_TYPES[name] = LayerType(name, fn, feed, filler_param)
+        return fn
+    return register
+
+
+def layer_type(layer: pb.LayerParameter) -> LayerType:
+    """The registry entry of ``layer``'s type; :class:`ShapeError` naming the layer if unsupported."""
+    entry = LAYER_TYPES.get(layer.type)
+    if entry is None:
+        raise ShapeError(f"layer {layer.name!r}: layer type {layer.type!r} is not supported; "
+                         f"supported: {', '.join(LAYER_TYPES)}")
+    return entry
+
+
+def infer_layer(layer: pb.LayerParameter, bottoms: Sequence[Shape],
+                data_shapes: dict[str, Shape] | None = None) -> LayerShapes:
+    """Shapes for ``layer`` given its bottoms' per-image shapes.
+
+    ``data_shapes`` gives the image shape of each Data layer top (``label`` defaults to a scalar).
+    Raises :class:`ShapeError` naming the layer for unsupported types or shapes that don't fit.
+    """
+    return layer_type(layer).infer(layer, bottoms, data_shapes or {})
+
+
+# -- helpers --------------------------------------------------------------------------------
 
 def _spatial(layer: pb.LayerParameter, shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
@@ -53,95 +119,134 @@ def _one(layer: pb.LayerParameter, bottoms: Sequence[Shape]) -> Shape:
     return bottoms[0]
 
 
-def infer_layer(layer: pb.LayerParameter, bottoms: Sequence[Shape],
-                data_shapes: dict[str, Shape] | None = None) -> LayerShapes:
-    """Shapes for ``layer`` given its bottoms' per-image shapes.
+def concat_axis(param: pb.ConcatParameter) -> int:
+    """Caffe's concat axis (with batch): ``axis``, or the deprecated ``concat_dim`` if only it is set."""
+    return param.axis if param.HasField("axis") or not param.HasField("concat_dim") else param.concat_dim
 
-    ``data_shapes`` gives the image shape of each Data layer top (``label`` defaults to a scalar).
-    Raises :class:`ShapeError` naming the layer for unsupported types or shapes that don't fit.
-    """
-    t, name = layer.type, layer.name
-    if t == "Input":
-        dims = layer.input_param.shape
-        if not dims:
-            raise ShapeError(f"layer {name!r}: Input layer without input_param.shape")
-        return LayerShapes([tuple(int(d) for d in (dims[i] if len(dims) > 1 else dims[0]).dim[1:])
-                            for i in range(len(layer.top))])
-    if t == "Data":
-        given = data_shapes or {}
-        tops = []
-        for top in layer.top:
-            if top in given:
-                tops.append(tuple(given[top]))
-            elif top != layer.top[0]:
-                tops.append(())
-            else:
-                raise ShapeError(f"layer {name!r}: the shape of data blob {top!r} must be given")
-        return LayerShapes(tops)
-    if t == "Convolution":
-        c, h, w = _spatial(layer, _one(layer, bottoms))
-        p = layer.convolution_param
-        if p.axis != 1 or p.force_nd_im2col:
-            raise ShapeError(f"layer {name!r}: only 2-D convolution over axis 1 is supported")
-        win = shapes.conv_window(p, name)
-        oh, ow = shapes.conv_output_hw(win, (h, w), name)
-        group = p.group or 1
-        if p.num_output < 1:
-            raise ShapeError(f"layer {name!r}: convolution needs num_output")
-        if c % group or p.num_output % group:
-            raise ShapeError(f"layer {name!r}: group {group} must divide {c} input and {p.num_output} output channels")
-        per_out = (c // group) * win.kernel[0] * win.kernel[1]
-        params = [(p.num_output, c // group, *win.kernel)] + ([(p.num_output,)] if p.bias_term else [])
-        return LayerShapes([(p.num_output, oh, ow)], params, p.num_output * oh * ow * per_out)
-    if t == "Pooling":
-        c, h, w = _spatial(layer, _one(layer, bottoms))
-        p = layer.pooling_param
-        if p.pool == pb.PoolingParameter.STOCHASTIC:
-            raise ShapeError(f"layer {name!r}: STOCHASTIC pooling is not supported (MAX and AVE are)")
-        win = shapes.pool_window(p, (h, w), name)
-        ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
-        return LayerShapes([(c, *shapes.pool_output_hw(win, (h, w), name, ceil_mode))])
-    if t == "InnerProduct":
-        shape = _one(layer, bottoms)
-        p = layer.inner_product_param
-        if p.num_output < 1:
-            raise ShapeError(f"layer {name!r}: InnerProduct needs num_output")
-        axis = _axis(layer, p.axis, len(shape))
-        k = math.prod(shape[axis:])
-        weight = (k, p.num_output) if p.transpose else (p.num_output, k)
-        params = [weight] + ([(p.num_output,)] if p.bias_term else [])
-        return LayerShapes([(*shape[:axis], p.num_output)], params, k * p.num_output)
-    if t == "Concat":
-        if not bottoms:
-            raise ShapeError(f"layer {name!r}: Concat needs bottoms")
-        p = layer.concat_param
-        axis = _axis(layer, p.axis if p.HasField("axis") or not p.HasField("concat_dim") else p.concat_dim,
-                     len(bottoms[0]))
-        rest = {b[:axis] + b[axis + 1:] for b in bottoms}
-        if len(rest) != 1 or len({len(b) for b in bottoms}) != 1:
-            raise ShapeError(f"layer {name!r}: Concat inputs differ outside axis {axis + 1}: "
-                             + ", ".join("x".join(map(str, b)) for b in bottoms))
-        first = bottoms[0]
-        return LayerShapes([(*first[:axis], sum(b[axis] for b in bottoms), *first[axis + 1:])])
-    if t == "Flatten":
-        shape = _one(layer, bottoms)
-        p = layer.flatten_param
-        start = _axis(layer, p.axis, len(shape))
-        end = _axis(layer, p.end_axis, len(shape))
-        return LayerShapes([(*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:])])
-    if t in ("ReLU", "Dropout", "Softmax"):
-        return LayerShapes([_one(layer, bottoms)])
-    if t == "LRN":
-        shape = _one(layer, bottoms)
-        _spatial(layer, shape)
-        if layer.lrn_param.local_size % 2 == 0:
-            raise ShapeError(f"layer {name!r}: LRN local_size must be odd, got {layer.lrn_param.local_size}")
-        return LayerShapes([shape])
-    if t in ("SoftmaxWithLoss", "Accuracy"):
-        if len(bottoms) < 2:
-            raise ShapeError(f"layer {name!r} ({t}) needs predictions and labels as bottoms")
-        tops: list[Shape] = [()]
-        if t == "Accuracy" and len(layer.top) > 1:
-            tops.append((bottoms[0][0],))
-        return LayerShapes(tops)
-    raise ShapeError(f"layer {name!r}: layer type {t!r} is not supported; supported: {', '.join(SUPPORTED_TYPES)}")
+
+# -- the rules ------------------------------------------------------------------------------
+
+@shape_rule("Input", feed=True)
+def _input(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """One shape per top from ``input_param.shape`` (a single shape serves every top)."""
+    dims = layer.input_param.shape
+    if not dims:
+        raise ShapeError(f"layer {layer.name!r}: Input layer without input_param.shape")
+    return LayerShapes([tuple(int(d) for d in (dims[i] if len(dims) > 1 else dims[0]).dim[1:])
+                        for i in range(len(layer.top))])
+
+
+@shape_rule("Data", feed=True)
+def _data(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """The image shape from ``data_shapes`` (read from the LMDB); the label top is a scalar."""
+    tops = []
+    for top in layer.top:
+        if top in data_shapes:
+            tops.append(tuple(data_shapes[top]))
+        elif top != layer.top[0]:
+            tops.append(())
+        else:
+            raise ShapeError(f"layer {layer.name!r}: the shape of data blob {top!r} must be given")
+    return LayerShapes(tops)
+
+
+@shape_rule("Convolution", filler_param="convolution_param")
+def _convolution(layer: pb.LayerParameter, bottoms: Sequence[Shape],
+                 data_shapes: dict[str, Shape]) -> LayerShapes:
+    """2-D convolution (src/caffe/layers/conv_layer.cpp): weights (O, C/group, kh, kw), bias (O,)."""
+    name = layer.name
+    c, h, w = _spatial(layer, _one(layer, bottoms))
+    p = layer.convolution_param
+    if p.axis != 1 or p.force_nd_im2col:
+        raise ShapeError(f"layer {name!r}: only 2-D convolution over axis 1 is supported")
+    win = shapes.conv_window(p, name)
+    oh, ow = shapes.conv_output_hw(win, (h, w), name)
+    group = p.group or 1
+    if p.num_output < 1:
+        raise ShapeError(f"layer {name!r}: convolution needs num_output")
+    if c % group or p.num_output % group:
+        raise ShapeError(f"layer {name!r}: group {group} must divide {c} input and {p.num_output} output channels")
+    per_out = (c // group) * win.kernel[0] * win.kernel[1]
+    params = [(p.num_output, c // group, *win.kernel)] + ([(p.num_output,)] if p.bias_term else [])
+    return LayerShapes([(p.num_output, oh, ow)], params, p.num_output * oh * ow * per_out)
+
+
+@shape_rule("Pooling")
+def _pooling(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """MAX/AVE pooling with Caffe's rounding (src/caffe/layers/pooling_layer.cpp)."""
+    c, h, w = _spatial(layer, _one(layer, bottoms))
+    p = layer.pooling_param
+    if p.pool == pb.PoolingParameter.STOCHASTIC:
+        raise ShapeError(f"layer {layer.name!r}: STOCHASTIC pooling is not supported (MAX and AVE are)")
+    win = shapes.pool_window(p, (h, w), layer.name)
+    ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
+    return LayerShapes([(c, *shapes.pool_output_hw(win, (h, w), layer.name, ceil_mode))])
+
+
+@shape_rule("InnerProduct", filler_param="inner_product_param")
+def _inner_product(layer: pb.LayerParameter, bottoms: Sequence[Shape],
+                   data_shapes: dict[str, Shape]) -> LayerShapes:
+    """Fully connected over the axes from ``axis`` on: weights (O, K) (or (K, O) transposed), bias (O,)."""
+    shape = _one(layer, bottoms)
+    p = layer.inner_product_param
+    if p.num_output < 1:
+        raise ShapeError(f"layer {layer.name!r}: InnerProduct needs num_output")
+    axis = _axis(layer, p.axis, len(shape))
+    k = math.prod(shape[axis:])
+    weight = (k, p.num_output) if p.transpose else (p.num_output, k)
+    params = [weight] + ([(p.num_output,)] if p.bias_term else [])
+    return LayerShapes([(*shape[:axis], p.num_output)], params, k * p.num_output)
+
+
+@shape_rule("ReLU")
+@shape_rule("Dropout")
+@shape_rule("Softmax")
+def _same_shape(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """Element-wise layers: the top has the bottom's shape."""
+    return LayerShapes([_one(layer, bottoms)])
+
+
+@shape_rule("Concat")
+def _concat(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """Bottoms joined along the concat axis; every other axis must agree."""
+    if not bottoms:
+        raise ShapeError(f"layer {layer.name!r}: Concat needs bottoms")
+    axis = _axis(layer, concat_axis(layer.concat_param), len(bottoms[0]))
+    rest = {b[:axis] + b[axis + 1:] for b in bottoms}
+    if len(rest) != 1 or len({len(b) for b in bottoms}) != 1:
+        raise ShapeError(f"layer {layer.name!r}: Concat inputs differ outside axis {axis + 1}: "
+                         + ", ".join("x".join(map(str, b)) for b in bottoms))
+    first = bottoms[0]
+    return LayerShapes([(*first[:axis], sum(b[axis] for b in bottoms), *first[axis + 1:])])
+
+
+@shape_rule("LRN")
+def _lrn(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """Local response normalisation keeps the shape; Caffe requires an odd ``local_size`` (lrn_layer.cpp)."""
+    shape = _one(layer, bottoms)
+    _spatial(layer, shape)
+    if layer.lrn_param.local_size % 2 == 0:
+        raise ShapeError(f"layer {layer.name!r}: LRN local_size must be odd, got {layer.lrn_param.local_size}")
+    return LayerShapes([shape])
+
+
+@shape_rule("Flatten")
+def _flatten(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """Axes ``axis`` .. ``end_axis`` merged into one."""
+    shape = _one(layer, bottoms)
+    p = layer.flatten_param
+    start = _axis(layer, p.axis, len(shape))
+    end = _axis(layer, p.end_axis, len(shape))
+    return LayerShapes([(*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:])])
+
+
+@shape_rule("SoftmaxWithLoss")
+@shape_rule("Accuracy")
+def _scored(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """A scalar over the batch; Accuracy's optional second top holds one value per class."""
+    if len(bottoms) < 2:
+        raise ShapeError(f"layer {layer.name!r} ({layer.type}) needs predictions and labels as bottoms")
+    tops: list[Shape] = [()]
+    if layer.type == "Accuracy" and len(layer.top) > 1:
+        tops.append((bottoms[0][0],))
+    return LayerShapes(tops, batch_axis=False)

@@ -124,6 +124,7 @@ class Transformer:
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
+        """Per-image (C, H, W) after the transform: crop_size x crop_size when cropping."""
         c, h, w = self.in_shape
         return (c, self.crop, self.crop) if self.crop else (c, h, w)
 

@@ -1,8 +1,11 @@
 """The paper's eight datasets (and the simulated screen), read from their real download layouts.
 
 One module per dataset parses the publisher's layout (archive folders, file-name patterns, channel
-files, plate maps, metadata CSVs), applies the paper's class rules and protocols, and writes a
-synthetic look-alike of the download for tests and demos. :func:`get_dataset` returns an instance.
+files, plate maps, metadata CSVs) and applies the paper's class rules and protocols; its class
+attributes are the one source of the dataset's facts (title, channels, geometry, classes, set
+sizes), from which :mod:`mcnn.nets.presets` derives the net presets. This package only reads
+downloads: the synthetic look-alikes are written by :mod:`mcnn.simulate.lookalikes`.
+:func:`get_dataset` returns an instance.
 """
 
 from __future__ import annotations

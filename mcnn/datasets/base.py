@@ -1,4 +1,4 @@
-"""What every dataset module provides: its fields, classes, protocol rules and a look-alike writer.
+"""What every dataset module provides: its fields, classes, protocol rules and its preset facts.
 
 A *field* is one multi-channel image: one file per channel, relative to the raw download
 folder, plus its metadata (``Metadata_*`` columns of the index CSV). A dataset's
@@ -23,7 +23,6 @@ from mcnn.datasets.imageio import read_plane
 from mcnn.errors import BadInputError, ConfigError, DatasetLayoutError
 
 PROTOCOLS = ("cv", "loco", "full")
-SIZES = ("small", "real")
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +60,7 @@ class Choice:
     option: str = ""
 
     def as_dict(self) -> dict[str, str]:
+        """The choice as a JSON-ready mapping (topic, choice, option)."""
         return {"topic": self.topic, "choice": self.choice, "option": self.option}
 
 
@@ -178,8 +178,10 @@ class FileIndex:
 class Dataset:
     """Base class of the dataset modules (one subclass per dataset, registered by ``name``).
 
-    Subclasses set the class attributes and implement :meth:`plan` and :meth:`synthesize`;
-    :meth:`read_field` reads one file per channel with :func:`read_plane`.
+    Subclasses set the class attributes and implement :meth:`plan`; :meth:`read_field` reads one
+    file per channel with :func:`read_plane`. The class attributes are also the one source of the
+    net/solver preset of the dataset (:mod:`mcnn.nets.presets` derives it). The look-alike writers
+    live in :mod:`mcnn.simulate.lookalikes`.
     """
 
     name: ClassVar[str] = ""
@@ -202,6 +204,20 @@ class Dataset:
     uncertain: ClassVar[tuple[Choice, ...]] = ()
     #: Where the download comes from and how to unpack it (one line, for error messages).
     download_hint: ClassVar[str] = ""
+    # -- preset facts (mcnn.nets.presets derives one preset per dataset from them) ----------------
+    #: Preset name and title where they differ from ``name`` and ``title``.
+    preset_name: ClassVar[str] = ""
+    preset_title: ClassVar[str] = ""
+    #: Class names in label order, as the paper's protocol defines them.
+    class_names: ClassVar[tuple[str, ...]] = ()
+    #: (height, width) in pixels of the images the nets take; None: ``real_size``.
+    net_size: ClassVar[tuple[int, int] | None] = None
+    #: Train and test batch of the committed solvers (images).
+    batch: ClassVar[int] = 16
+    #: (train, test) images of one cross-validation repeat (or one BBBC021 fold), for the solvers.
+    set_sizes: ClassVar[tuple[int, int]] = (0, 0)
+    #: Facts of the preset the sources leave open (written into the committed file headers).
+    notes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Mapping[str, str] | None = None):
         given = dict(options or {})
@@ -218,6 +234,14 @@ class Dataset:
             self.opts[name] = value
         self.channels: tuple[str, ...] = tuple(self.default_channels)
         self.configure()
+
+    @classmethod
+    def net_geometry(cls) -> tuple[int, int]:
+        """(height, width) in pixels of the images the nets of this dataset take."""
+        size = cls.net_size or cls.real_size
+        if size is None:
+            raise ConfigError(f"{cls.name}: no image size for the nets (set net_size)")
+        return size
 
     def configure(self) -> None:
         """Hook for subclasses to validate free-text options and set derived attributes."""
@@ -240,23 +264,6 @@ class Dataset:
         """Raise :class:`ConfigError` unless this dataset supports ``protocol``."""
         if protocol not in self.protocols:
             raise ConfigError(f"--protocol {protocol}: {self.name} supports {', '.join(self.protocols)}")
-
-    # -- look-alike --------------------------------------------------------------------------
-
-    def synthesize(self, out: Path, size: str = "small", seed: int = 0, **kwargs: Any) -> dict[str, Any]:
-        """Write a synthetic look-alike of the raw download into ``out`` (the real layout, names,
-        formats and bit depths); returns a summary (files written, image size)."""
-        raise NotImplementedError
-
-    def image_size(self, size: str) -> tuple[int, int]:
-        """(height, width) of look-alike images for ``--size small|real``."""
-        if size not in SIZES:
-            raise ConfigError(f"--size {size}: choose from {', '.join(SIZES)}")
-        if size == "real":
-            if self.real_size is None:
-                raise ConfigError(f"{self.name}: the real image size is unknown")
-            return self.real_size
-        return self.small_size
 
     def options_text(self) -> str:
         """One line per dataset option, for ``--help``."""

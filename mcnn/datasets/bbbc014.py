@@ -1,6 +1,6 @@
 """BBBC014: NF-kB cytoplasm-to-nucleus translocation in MCF7 and A549 cells (TNF-alpha).
 
-Download (https://data.broadinstitute.org/bbbc/BBBC014/): ``BBBC014_v1_images.zip`` and
+Download (https://bbbc.broadinstitute.org/BBBC014): ``BBBC014_v1_images.zip`` and
 ``BBBC014_v1_platemap_all.txt``::
 
     RAW/BBBC014_v1_images/Channel <c>-<NN>-<R>-<CC>-00.Bmp   note the space and "-00"; 96 x 2 = 192
@@ -15,38 +15,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from mcnn.datasets.base import (
-    Choice,
-    Dataset,
-    Field,
-    FileIndex,
-    Labelled,
-    Option,
-    Plan,
-    Problems,
-    format_number,
-    lowest_highest,
-    require_dir,
-    rng_for,
-)
-from mcnn.datasets.imageio import write_bmp
-from mcnn.datasets.plates import ordinal, read_platemap, row_letter, well_name, write_platemap
+from mcnn.datasets.base import Choice, Field, FileIndex, Labelled, Option, Problems, format_number, lowest_highest
+from mcnn.datasets.platemap import BASE_COLUMNS, PlateMapDataset, PlateRead
+from mcnn.datasets.plates import ordinal, read_platemap, row_letter, well_name
 from mcnn.errors import DatasetLayoutError
-from mcnn.simulate.lookalikes import looks
-from mcnn.simulate.lookalikes.render import blend, render, to_dtype
+from mcnn.setsizes import cv_sizes
 
 IMAGES = "BBBC014_v1_images"
 PLATEMAP = "BBBC014_v1_platemap_all.txt"
 PLATE = "BBBC014"
 FILE_RE = re.compile(r"^Channel ([12])-(\d{2})-([A-H])-(\d{2})-(\d{2})\.bmp$", re.IGNORECASE)
 TOKEN_RE = re.compile(r"^10\^\(?([-+]?\d+(?:\.\d+)?)\)?$")
-CLASSES = ("neutral", "positive")
-COLUMNS = ("Metadata_Plate", "Metadata_Well", "Metadata_Site", "Metadata_Compound", "Metadata_Concentration",
-           "Metadata_Replicate", "Metadata_CellLine")
+COLUMNS = (*BASE_COLUMNS, "Metadata_CellLine")
 
 
 def file_name(channel: int, row: int, col: int) -> str:
@@ -67,13 +48,24 @@ def parse_token(token: str, source: str) -> float:
     return float(10.0 ** float(m.group(1)))
 
 
-class BBBC014(Dataset):
+class BBBC014(PlateMapDataset):
+    """BBBC014 read from its download: 96 wells, a TNF-alpha series along the columns, two cell lines."""
+
     name = "bbbc014"
     title = "BBBC014 NF-kB translocation (MCF7, A549; TNF-alpha)"
     default_channels = ("DAPI", "FITC")
     dtypes = ("uint8",)
     real_size = (1024, 1360)
     small_size = (64, 85)
+    batch = 8
+    set_sizes = cv_sizes([16, 16], 0.1)
+    notes = ("16 images per class (two lowest/highest concentrations x 8 rows), derived",
+             "channel order Channel 1/Channel 2 is uncertain in the sources")
+    images = IMAGES
+    images_what = "the unpacked BBBC014_v1_images.zip"
+    columns = COLUMNS
+    concentration_unit = "as in the plate map (10^x; g/mL or M, UNCERTAIN)"
+    counts_fields = False
     options = (
         Option("channel1", "DAPI", "stain of the 'Channel 1' files (sources disagree); LMDB channel 0 is always "
                "Channel 1", ("DAPI", "FITC")),
@@ -81,18 +73,18 @@ class BBBC014(Dataset):
     download_hint = f"unzip BBBC014_v1_images.zip into RAW and put {PLATEMAP} next to it"
 
     def configure(self) -> None:
+        """Channel order from ``--option channel1``."""
         self.channels = ("DAPI", "FITC") if self.opts["channel1"] == "DAPI" else ("FITC", "DAPI")
 
-    def plan(self, raw: Path, protocol: str, problems: Problems, check_files: bool = True) -> Plan:
-        self.check_protocol(protocol)
-        require_dir(raw / IMAGES, "the unpacked BBBC014_v1_images.zip", self.download_hint)
+    def read_plate(self, raw: Path, folder: Path, problems: Problems, check_files: bool) -> PlateRead:
+        """One field per well with both channel files, in well order."""
         tokens = read_platemap(raw / PLATEMAP, 96, parse=None, header_prefix="DESCRIPTION")
         values = [parse_token(t, str(raw / PLATEMAP)) for t in tokens]
         index = FileIndex(raw)
         if check_files:
-            _check_names(raw / IMAGES, problems)
-        by_line: dict[str, list[float]] = {"MCF7": [], "A549": []}
-        fields: list[tuple[Field, float, str]] = []
+            _check_names(folder, problems)
+        fields: list[Field] = []
+        kept: dict[str, float] = {}
         for i, value in enumerate(values):
             row, col = divmod(i, 12)
             col += 1
@@ -106,52 +98,42 @@ class BBBC014(Dataset):
                 files.append(found)
             if None in files:
                 continue
-            line = cell_line(row)
-            by_line[line].append(value)
             meta = {"Metadata_Plate": PLATE, "Metadata_Well": well, "Metadata_Site": 1,
                     "Metadata_Compound": "TNFalpha", "Metadata_Concentration": format_number(value),
-                    "Metadata_Replicate": row % 4 + 1, "Metadata_CellLine": line}
-            fields.append((Field(f"{PLATE}/{well}/s1", tuple(files), meta, plate=PLATE), value, line))
-        extremes = {line: lowest_highest(v) for line, v in by_line.items() if v}
+                    "Metadata_Replicate": row % 4 + 1, "Metadata_CellLine": cell_line(row)}
+            fields.append(Field(f"{PLATE}/{well}/s1", tuple(str(f) for f in files), meta, plate=PLATE))
+            kept[fields[-1].name] = value
+        return PlateRead(fields, {"values": kept})
+
+    def label(self, read: PlateRead, protocol: str) -> list[Labelled]:
+        """Per cell line, the two lowest concentrations are neutral and the two highest positive."""
+        value = read.info["values"]
+        by_line: dict[str, list[float]] = {}
+        for f in read.fields:
+            by_line.setdefault(str(f.meta["Metadata_CellLine"]), []).append(value[f.name])
+        extremes = {line: lowest_highest(v) for line, v in by_line.items()}
         labelled = []
-        for f, value, line in fields:
-            low, high = extremes[line]
-            if value in low:
+        for f in read.fields:
+            low, high = extremes[str(f.meta["Metadata_CellLine"])]
+            if value[f.name] in low:
                 labelled.append(Labelled(f, 0))
-            elif value in high:
+            elif value[f.name] in high:
                 labelled.append(Labelled(f, 1))
-        plan = Plan(classes=CLASSES, labelled=labelled, columns=COLUMNS,
-                    unlabelled={"dose": [f for f, _, _ in fields]}, concentration_unit="as in the plate map "
-                    "(10^x; g/mL or M, UNCERTAIN)")
-        plan.choices += [
+        return labelled
+
+    def dose_fields(self, read: PlateRead) -> list[Field]:
+        """All 96 wells (there are no separate control wells)."""
+        return list(read.fields)
+
+    def choices(self, read: PlateRead) -> list[Choice]:
+        """The channel order, the class rule and the dose set."""
+        return [
             Choice("BBBC014 channel order", f"Channel 1 = {self.channels[0]}, Channel 2 = {self.channels[1]}",
                    "--option channel1=FITC"),
             Choice("BBBC014 classes", "per cell line the two lowest concentrations (neutral) and the two highest "
                    "(positive) of the plate map"),
             Choice("BBBC014 dose set", "all 96 wells (there are no separate control wells)"),
         ]
-        plan.counts = {"wells": len(fields)}
-        return plan
-
-    def synthesize(self, out: Path, size: str = "small", seed: int = 0, **kwargs: Any) -> dict[str, Any]:
-        height, width = self.image_size(size)
-        exponents = [-7.0 - 0.5 * c for c in range(12)]
-        tokens = [f"10^{e:g}" for _ in range(8) for e in exponents]
-        write_platemap(out / PLATEMAP, "DESCRIPTION: TNF-alpha concentration per well, row-major A01..H12",
-                       tokens, newline="\r\n")
-        count = 0
-        for row in range(8):
-            for col in range(1, 13):
-                t = looks.response((12 - col) / 11.0)
-                rng = rng_for(seed, self.name, row, col)
-                planes = render(rng, height, width, blend(looks.TRANSLOCATION_NEUTRAL, looks.TRANSLOCATION_POSITIVE, t))
-                dapi = to_dtype(planes["nuclei"], np.uint8, 160, 5)
-                fitc = to_dtype(planes["signal"], np.uint8, 120, 10)
-                first, second = (dapi, fitc) if self.opts["channel1"] == "DAPI" else (fitc, dapi)
-                write_bmp(out / IMAGES / file_name(1, row, col), first)
-                write_bmp(out / IMAGES / file_name(2, row, col), second)
-                count += 2
-        return {"images": count, "height": height, "width": width, "folder": IMAGES}
 
 
 def _check_names(folder: Path, problems: Problems) -> None:

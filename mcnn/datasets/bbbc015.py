@@ -1,6 +1,6 @@
 """BBBC015: beta2-adrenergic receptor / arrestin-GFP Transfluor assay in U2OS (isoproterenol).
 
-Download (https://data.broadinstitute.org/bbbc/BBBC015/): the image zip and the plate map::
+Download (https://bbbc.broadinstitute.org/BBBC015): the image zip and the plate map::
 
     RAW/BBBC015_v1_images/<well>_<field>_<channel>.JPG     3-channel JPEG with R = G = B, 1000 x 768
     RAW/BBBC015_v1_platemap.txt                            a header line, then one concentration per
@@ -18,32 +18,13 @@ concentrations, one field per well in cross-validation (6 + 6 images).
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from mcnn.datasets.base import (
-    Choice,
-    Dataset,
-    Field,
-    Labelled,
-    Option,
-    Plan,
-    Problems,
-    format_number,
-    lowest_highest,
-    require_dir,
-    rng_for,
-    select_fields,
-    with_meta,
-)
-from mcnn.datasets.imageio import write_jpeg
-from mcnn.datasets.plates import read_platemap, replicate_numbers, write_platemap
+from mcnn.datasets.base import Choice, Field, Option, Problems, format_number
+from mcnn.datasets.platemap import BASE_COLUMNS, PlateMapDataset, PlateRead, check_cv_field, number_replicates
+from mcnn.datasets.plates import read_platemap, read_text
 from mcnn.errors import ConfigError, DatasetLayoutError
-from mcnn.simulate.lookalikes import looks
-from mcnn.simulate.lookalikes.render import blend, render, to_dtype
+from mcnn.setsizes import cv_sizes
 
 IMAGES = "BBBC015_v1_images"
 PLATEMAP = "BBBC015_v1_platemap.txt"
@@ -51,20 +32,27 @@ PLATE = "BBBC015"
 FILE_RE = re.compile(r"^(\d+)_(\d+)_([A-Za-z0-9-]+)\.jpe?g$", re.IGNORECASE)
 GREEN_WORDS = {"green", "gfp", "g"}
 CRIMSON_WORDS = {"crimson", "red", "r"}
-CLASSES = ("neutral", "positive")
-COLUMNS = ("Metadata_Plate", "Metadata_Well", "Metadata_Site", "Metadata_Compound", "Metadata_Concentration",
-           "Metadata_Replicate")
+COLUMNS = BASE_COLUMNS
 #: Look-alike concentrations: a half-log series (unit as in the plate map; not documented).
 SERIES = tuple(float(f"{10 ** (-3 + 0.5 * k):.4g}") for k in range(12))
 
 
-class BBBC015(Dataset):
+class BBBC015(PlateMapDataset):
+    """BBBC015 read from its download: 36 wells x 4 fields, a 12-step isoproterenol series."""
+
     name = "bbbc015"
     title = "BBBC015 beta2-AR/arrestin-GFP Transfluor (U2OS; isoproterenol)"
     default_channels = ("GFP", "crimson")
     dtypes = ("uint8",)
     real_size = (768, 1000)
     small_size = (96, 125)
+    batch = 8
+    set_sizes = cv_sizes([6, 6], 0.1)
+    notes = ("6 images per class (2 lowest/highest concentrations x 3 rows, one field per well), derived",)
+    images = IMAGES
+    images_what = "the unpacked BBBC015 image zip"
+    columns = COLUMNS
+    concentration_unit = "as in BBBC015_v1_platemap.txt (not documented)"
     options = (
         Option("cv_field", "first", "field used per well in cross-validation: first, last, a field number, or all"),
         Option("channel_tokens", "auto", "file-name words of the GFP and crimson channels, e.g. 'green,crimson' "
@@ -73,9 +61,8 @@ class BBBC015(Dataset):
     download_hint = f"unzip the BBBC015 image zip into RAW (folder {IMAGES}/) and put {PLATEMAP} next to it"
 
     def configure(self) -> None:
-        value = self.opts["cv_field"]
-        if value not in ("first", "last", "all") and not value.isdigit():
-            raise ConfigError(f"--option cv_field={value}: expected first, last, all or a field number")
+        """Validate ``cv_field`` and ``channel_tokens``."""
+        check_cv_field(self.opts["cv_field"])
         tokens = self.opts["channel_tokens"]
         if tokens != "auto" and len([t for t in tokens.split(",") if t]) != 2:
             raise ConfigError(f"--option channel_tokens={tokens}: expected two words, e.g. green,crimson")
@@ -95,9 +82,8 @@ class BBBC015(Dataset):
         raise DatasetLayoutError(f"{folder}: cannot tell the two channels from the file-name words "
                                  f"{sorted(words)}; set --option channel_tokens=GREEN,CRIMSON")
 
-    def plan(self, raw: Path, protocol: str, problems: Problems, check_files: bool = True) -> Plan:
-        self.check_protocol(protocol)
-        folder = require_dir(raw / IMAGES, "the unpacked BBBC015 image zip", self.download_hint)
+    def read_plate(self, raw: Path, folder: Path, problems: Problems, check_files: bool) -> PlateRead:
+        """Every field with both channel files; ``info`` holds the channel words taken."""
         names: dict[tuple[str, int, str], str] = {}
         for entry in sorted(p.name for p in folder.iterdir()):
             m = FILE_RE.match(entry)
@@ -109,53 +95,29 @@ class BBBC015(Dataset):
         well_tokens = sorted({k[0] for k in names}, key=lambda w: (int(w), w))
         sites = sorted({k[1] for k in names})
         pairs = [(w, s) for w in well_tokens for s in sites]
-        platemap = raw / PLATEMAP
-        if not platemap.is_file():
-            raise DatasetLayoutError(f"{platemap}: file missing, expected a header line and one concentration "
-                                     f"per well ({len(well_tokens)}) or per field ({len(pairs)})")
-        values = _read_values(platemap, len(well_tokens), len(pairs))
-        if len(values) == len(well_tokens):
-            conc = {(w, s): values[i] for i, w in enumerate(well_tokens) for s in sites}
-        else:
-            conc = {pair: values[i] for i, pair in enumerate(pairs)}
+        conc = _concentrations(raw / PLATEMAP, well_tokens, sites, pairs)
         fields: list[Field] = []
-        well_conc: dict[str, float] = {}
         for w, s in pairs:
             files = []
             for word, label in ((green, "GFP"), (crimson, "crimson")):
                 entry = names.get((w, s, word))
                 if entry is None:
                     problems.bad(f"{IMAGES}/{w}_{s}_{word}.JPG", f"missing {label} channel file of well {w} field {s}")
-                    files.append(None)
                 else:
                     files.append(f"{IMAGES}/{entry}")
-            if None in files:
+            if len(files) < 2:
                 continue
             c = conc[(w, s)]
-            well_conc.setdefault(w, c)
             meta = {"Metadata_Plate": PLATE, "Metadata_Well": w, "Metadata_Site": s,
                     "Metadata_Compound": "isoproterenol", "Metadata_Concentration": format_number(c),
                     "Metadata_Replicate": 0}
             fields.append(Field(f"{PLATE}/{w}/s{s}", tuple(files), meta, plate=PLATE, control=c == 0))
-        by_conc: dict[float, list[str]] = defaultdict(list)
-        for w, c in well_conc.items():
-            by_conc[c].append(w)
-        replicate = replicate_numbers(dict(by_conc))
-        fields = [with_meta(f, Metadata_Replicate=replicate[f.meta["Metadata_Well"]]) for f in fields]
-        low, high = lowest_highest([float(f.meta["Metadata_Concentration"]) for f in fields])
-        chosen = select_fields(fields, self.opts["cv_field"] if protocol == "cv" else "all")
-        labelled = []
-        for f in chosen:
-            c = float(f.meta["Metadata_Concentration"])
-            if c in low:
-                labelled.append(Labelled(f, 0))
-            elif c in high:
-                labelled.append(Labelled(f, 1))
-        plan = Plan(classes=CLASSES, labelled=labelled, columns=COLUMNS,
-                    unlabelled={"dose": [f for f in fields if float(f.meta["Metadata_Concentration"]) > 0]},
-                    controls=[f for f in fields if f.control],
-                    concentration_unit="as in BBBC015_v1_platemap.txt (not documented)")
-        plan.choices += [
+        return PlateRead(number_replicates(fields), {"words": (green, crimson)})
+
+    def choices(self, read: PlateRead) -> list[Choice]:
+        """The channel words, the field used in cross-validation and the plate-map layout."""
+        green, crimson = read.info["words"]
+        return [
             Choice("BBBC015 file-name tokens", f"<well>_<field>_<channel>.JPG with channel words {green!r} (GFP) and "
                    f"{crimson!r} (crimson)", "--option channel_tokens=GREEN,CRIMSON"),
             Choice("BBBC015 field used in cross-validation", f"{self.opts['cv_field']} field of each well "
@@ -164,29 +126,22 @@ class BBBC015(Dataset):
             Choice("BBBC015 plate map", "a header line, then one value per well (in well-number order) or per field "
                    "(sorted by well, then field)"),
         ]
-        plan.counts = {"wells": len(well_conc), "fields": len(fields)}
-        return plan
 
-    def synthesize(self, out: Path, size: str = "small", seed: int = 0, **kwargs: Any) -> dict[str, Any]:
-        height, width = self.image_size(size)
-        values = [SERIES[(w - 1) % 12] for w in range(1, 37)]
-        write_platemap(out / PLATEMAP, "Isoproterenol concentration per well (wells 01-36)",
-                       [format_number(v) for v in values], newline="\r\n")
-        count = 0
-        for w in range(1, 37):
-            t = looks.response(((w - 1) % 12) / 11.0)
-            for s in range(1, 5):
-                rng = rng_for(seed, self.name, w, s)
-                planes = render(rng, height, width, blend(looks.TRANSFLUOR_NEUTRAL, looks.TRANSFLUOR_POSITIVE, t))
-                write_jpeg(out / IMAGES / f"{w:02d}_{s}_green.JPG", to_dtype(planes["signal"], np.uint8, 140, 8))
-                write_jpeg(out / IMAGES / f"{w:02d}_{s}_crimson.JPG", to_dtype(planes["nuclei"], np.uint8, 150, 6))
-                count += 2
-        return {"images": count, "height": height, "width": width, "folder": IMAGES}
+
+def _concentrations(platemap: Path, well_tokens: list[str], sites: list[int],
+                    pairs: list[tuple[str, int]]) -> dict[tuple[str, int], float]:
+    """(well, field) -> concentration from a plate map with one value per well or per field."""
+    if not platemap.is_file():
+        raise DatasetLayoutError(f"{platemap}: file missing, expected a header line and one concentration "
+                                 f"per well ({len(well_tokens)}) or per field ({len(pairs)})")
+    values = _read_values(platemap, len(well_tokens), len(pairs))
+    if len(values) == len(well_tokens):
+        return {(w, s): values[i] for i, w in enumerate(well_tokens) for s in sites}
+    return {pair: values[i] for i, pair in enumerate(pairs)}
 
 
 def _read_values(path: Path, per_well: int, per_field: int) -> list[float]:
-    from mcnn.datasets.plates import read_text
-
+    """The plate-map values, one per well if there are ``per_well`` of them, else one per field."""
     lines = read_text(path).splitlines()
     count = len([t for line in lines[1:] for t in re.split(r"[\s,;]+", line.strip()) if t])
     expected = per_well if count == per_well else per_field

@@ -11,13 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
-from mcnn.datasets.base import Choice, Dataset, Field, Labelled, Plan, Problems, rng_for
-from mcnn.datasets.imageio import write_tiff
+from mcnn.datasets.base import Choice, Dataset, Field, Labelled, Plan, Problems
 from mcnn.errors import DatasetLayoutError
-from mcnn.simulate.lookalikes import looks
-from mcnn.simulate.lookalikes.render import render, to_dtype
+from mcnn.setsizes import cv_sizes
 
 SUFFIXES = (".tif", ".tiff")
 COLUMNS: tuple[str, ...] = ()
@@ -26,10 +22,12 @@ COLUMNS: tuple[str, ...] = ()
 class ClassFolders(Dataset):
     """Base of HeLa and CHO: classes from folder names, all images, one channel."""
 
+    #: Folder the tarball extracts to.
     top: ClassVar[str] = ""
-    #: (folder name, look-alike pattern, documented image count) per class.
-    classes_doc: ClassVar[tuple[tuple[str, str, int], ...]] = ()
+    #: (folder name, documented image count) per class, in label order.
+    classes_doc: ClassVar[tuple[tuple[str, int], ...]] = ()
     default_channels = ("protein",)
+    batch = 32
     dtypes = ("uint16",)
     intensity_defaults: ClassVar[Mapping[str, Any]] = {"scope": "image", "stat": "percentile"}
 
@@ -44,13 +42,14 @@ class ClassFolders(Dataset):
                                  f"folder of .tif images per class ({self.download_hint})")
 
     def plan(self, raw: Path, protocol: str, problems: Problems, check_files: bool = True) -> Plan:
+        """Every image of every class folder under ``raw``, labelled by its folder."""
         self.check_protocol(protocol)
         root = self.root(raw)
         prefix = root.relative_to(raw).as_posix() if root != raw else ""
         class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and _images(p))
         if len(class_dirs) < 2:
             raise DatasetLayoutError(f"{root}: {len(class_dirs)} class folders with .tif images, expected "
-                                     f"{len(self.classes_doc)} ({', '.join(c for c, _, _ in self.classes_doc)})")
+                                     f"{len(self.classes_doc)} ({', '.join(c for c, _ in self.classes_doc)})")
         classes = tuple(p.name for p in class_dirs)
         labelled = []
         for label, folder in enumerate(class_dirs):
@@ -59,29 +58,13 @@ class ClassFolders(Dataset):
                 name = f"{folder.name}/{Path(image).stem}"
                 labelled.append(Labelled(Field(name, (rel,), {}), label))
         plan = Plan(classes=classes, labelled=labelled, columns=COLUMNS)
-        documented = tuple(c for c, _, _ in self.classes_doc)
+        documented = tuple(c for c, _ in self.classes_doc)
         if classes != documented:
             plan.choices.append(Choice(f"{self.name} class folders",
                                        f"found {', '.join(classes)}; documented {', '.join(documented)}"))
         plan.counts = {"per_class_found": {c: sum(1 for x in labelled if x.label == i) for i, c in enumerate(classes)},
-                       "per_class_documented": {c: n for c, _, n in self.classes_doc}}
+                       "per_class_documented": dict(self.classes_doc)}
         return plan
-
-    def synthesize(self, out: Path, size: str = "small", seed: int = 0, **kwargs: Any) -> dict[str, Any]:
-        height, width = self.image_size(size)
-        count = 0
-        for folder, pattern, n in self.classes_doc:
-            look = looks.pattern_look(pattern, cells=1.3, spots=10, spread=0.4)
-            for i in range(1, n + 1):
-                rng = rng_for(seed, self.name, folder, i)
-                plane = render(rng, height, width, look)["protein"]
-                write_tiff(out / self.top / folder / self.file_name(folder, i), to_dtype(plane, np.uint16, 2500, 180))
-                count += 1
-        return {"images": count, "height": height, "width": width, "folder": self.top}
-
-    def file_name(self, folder: str, index: int) -> str:
-        """Look-alike file name of image ``index`` of class ``folder`` (the real names are not documented)."""
-        return f"{folder}_{index:03d}.tif"
 
 
 def _images(folder: Path) -> list[str]:
@@ -89,13 +72,16 @@ def _images(folder: Path) -> list[str]:
 
 
 class HeLa(ClassFolders):
+    """The 2D HeLa set of IICBU-2008 (https://ome.grc.nia.nih.gov/iicbu2008/): 10 patterns, 16-bit TIFFs."""
+
     name = "hela"
     title = "HeLa 2D (Murphy lab / IICBU-2008), 10 subcellular patterns"
     top = "hela"
-    classes_doc = (("actin", "actin", 98), ("dna", "dna", 87), ("endosome", "endosome", 91), ("er", "er", 86),
-                   ("golgia", "golgi_giantin", 87), ("golgpp", "golgi_gpp130", 85), ("lysosome", "lysosome", 84),
-                   ("microtubules", "microtubules", 91), ("mitochondria", "mitochondria", 73),
-                   ("nucleolus", "nucleolus", 80))
+    classes_doc = (("actin", 98), ("dna", 87), ("endosome", 91), ("er", 86), ("golgia", 87), ("golgpp", 85),
+                   ("lysosome", 84), ("microtubules", 91), ("mitochondria", 73), ("nucleolus", 80))
+    class_names = tuple(c for c, _ in classes_doc)
+    set_sizes = cv_sizes([n for _, n in classes_doc], 0.1)
+    notes = ("per-class counts (sum 862) are unsourced",)
     real_size = (382, 382)
     small_size = (64, 64)
     download_hint = "https://ome.grc.nia.nih.gov/iicbu2008/hela.tar.gz, unpacked in RAW"
@@ -108,11 +94,15 @@ class HeLa(ClassFolders):
 
 
 class CHO(ClassFolders):
+    """The CHO set of IICBU-2008 (https://ome.grc.nia.nih.gov/iicbu2008/; Boland et al. 1998): 5 patterns."""
+
     name = "cho"
     title = "CHO (Boland et al. 1998), 5 subcellular patterns"
     top = "cho"
-    classes_doc = (("giantin", "golgi_giantin", 77), ("hoechst", "dna", 69), ("lamp2", "lysosome", 97),
-                   ("nop4", "nucleolus", 33), ("tubulin", "microtubules", 64))
+    classes_doc = (("giantin", 77), ("hoechst", 69), ("lamp2", 97), ("nop4", 33), ("tubulin", 64))
+    class_names = tuple(c for c, _ in classes_doc)
+    set_sizes = cv_sizes([n for _, n in classes_doc], 0.1)
+    notes = ("image size 512x382 and class folder names are uncertain in the sources",)
     real_size = (382, 512)
     small_size = (72, 96)
     download_hint = "http://ome.grc.nia.nih.gov/iicbu2008/cho.tar.gz, unpacked in RAW"

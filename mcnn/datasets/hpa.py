@@ -27,11 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from mcnn.datasets.base import Choice, Dataset, Field, FileIndex, Labelled, Option, Plan, Problems, rng_for
-from mcnn.datasets.imageio import write_tiff
+from mcnn.datasets.base import Choice, Dataset, Field, FileIndex, Labelled, Option, Plan, Problems
 from mcnn.errors import DatasetLayoutError
-from mcnn.simulate.lookalikes import looks
-from mcnn.simulate.lookalikes.render import render, to_dtype
+from mcnn.setsizes import cv_sizes
 
 INFO = "IF_atlas_5_regionfeatures_all_A431R2-2_5folds_Info.mat"
 ENSEMBL = "IF_atlas_5_regionfeatures_all_A431R2-2_5folds_Info_EnsEMBL_ID.mat"
@@ -50,17 +48,8 @@ ALIASES = {
     "nucleus but not nucleolus": "Nuclei but not nucleoli", "nucleoli": "Nucleoli", "nucleolus": "Nucleoli",
     "plasma membrane": "Plasma membrane", "vesicles": "Vesicles",
 }
-#: Look-alike pattern of each class.
-PATTERN = {"Actin filaments": "actin", "Centrosome": "centrosome", "Cytoplasm": "cytoplasm", "ER": "er",
-           "Golgi": "golgi_giantin", "Intermediate filaments": "intermediate_filaments",
-           "Microtubules": "microtubules", "Mitochondria": "mitochondria", "Nuclei": "dna",
-           "Nuclei but not nucleoli": "nucleus_no_nucleoli", "Nucleoli": "nucleolus",
-           "Plasma membrane": "membrane", "Vesicles": "vesicles"}
 SUFFIX = {"readlist": "green", "readlist_nuc": "blue", "readlist_tub": "red", "readlist_er": "yellow"}
 COLUMNS = ("Metadata_AntibodyId", "Metadata_Location", "Metadata_EnsemblId", "Metadata_UniProt")
-#: Look-alike: site prefix as in the Murphy lab paths, single-location fields per class, extra fields.
-MURPHY_PREFIX = "/share/images/HPA/images/IFconfocal"
-PER_CLASS = 6
 
 
 def canonical(location: str) -> str | None:
@@ -118,13 +107,21 @@ class PathResolver:
 
 
 class HPA(Dataset):
+    """The HPA A-431 fields of the Murphy lab re-annotation set, single-location proteins only."""
+
     name = "hpa"
     title = "Human Protein Atlas (A-431), 13 single-location classes"
     default_channels = ("protein", "nucleus", "microtubules", "ER")
     dtypes = ("uint8", "uint16")
     real_size = (2048, 2048)
     small_size = (64, 64)
+    net_size = (1024, 1024)
     variable_size = True
+    class_names = PAPER_CLASSES
+    batch = 8
+    set_sizes = cv_sizes([100] * 13, 0.1)
+    notes = ("image size is our choice (fields resized to 1024x1024); original size unknown",
+             "class sizes unknown: the solver assumes 100 images per class until data_prep counts them")
     options = (
         Option("classes", "paper", "single-location classes: the paper's 13 only, or every single location found",
                ("paper", "all")),
@@ -137,66 +134,36 @@ class HPA(Dataset):
     )
 
     def plan(self, raw: Path, protocol: str, problems: Problems, check_files: bool = True) -> Plan:
+        """The single-location fields listed in the metadata .mat under ``raw``, found under RAW."""
         self.check_protocol(protocol)
-        mat = load_mat(raw / INFO)
-        missing = [k for k in ("antibodyids", *LISTS, "classlabels", "classes") if k not in mat]
-        if missing:
-            raise DatasetLayoutError(f"{raw / INFO}: variables {', '.join(missing)} missing")
-        lists = {k: _strings(mat[k]) for k in LISTS}
-        antibodies = [str(int(a)) if float(a).is_integer() else str(a)
-                      for a in np.asarray(mat["antibodyids"]).ravel()]
-        labels = [int(x) for x in np.asarray(mat["classlabels"]).ravel()]
-        class_names = _strings(mat["classes"])
-        n = len(lists["readlist"])
-        if not all(len(v) == n for v in lists.values()) or len(labels) != n or len(antibodies) != n:
-            raise DatasetLayoutError(f"{raw / INFO}: readlist, readlist_nuc/_tub/_er, antibodyids and classlabels "
-                                     "differ in length")
+        info = read_info(raw / INFO)
         genes = _gene_ids(raw / ENSEMBL)
-        resolver = PathResolver(raw)
-        single: dict[int, str] = {}
-        extra: set[str] = set()
-        for i, loc in enumerate(class_names, start=1):
-            parts = [p for p in re.split(r"[,;]", loc) if p.strip()]
-            if len(parts) == 1:
-                name = canonical(parts[0])
-                if name is None:
-                    if self.opts["classes"] == "all":
-                        name = parts[0].strip()
-                        extra.add(name)
-                    else:
-                        continue
-                single[i] = name
+        single, extra = self._single_locations(info["classes"])
         classes = tuple(c for c in PAPER_CLASSES if c in single.values()) + tuple(sorted(extra))
         label_of = {c: k for k, c in enumerate(classes)}
+        resolver = PathResolver(raw)
         seen: set[str] = set()
         labelled: list[Labelled] = []
         skipped_multi = 0
         duplicates = 0
-        for i in range(n):
-            if labels[i] not in single:
+        for i, label in enumerate(info["labels"]):
+            if label not in single:
                 skipped_multi += 1
                 continue
-            protein = lists["readlist"][i]
+            protein = info["lists"]["readlist"][i]
             if protein in seen:
                 duplicates += 1
                 continue
             seen.add(protein)
-            files: list[str | None] = []
-            for key in LISTS:
-                listed = lists[key][i]
-                rel = resolver.resolve(listed) if check_files else listed.lstrip("/")
-                if rel is None:
-                    problems.bad(listed, f"{SUFFIX[key]} channel file not found under RAW (listed in {INFO})")
-                files.append(rel)
-            if None in files:
+            files = _channel_files(info["lists"], i, resolver, problems, check_files)
+            if files is None:
                 continue
-            rel_protein = str(files[0])
-            stem = re.sub(r"_green$", "", rel_protein.rsplit(".", 1)[0])
-            gene = genes.get(antibodies[i], ("", ""))
-            meta = {"Metadata_AntibodyId": antibodies[i], "Metadata_Location": class_names[labels[i] - 1],
+            stem = re.sub(r"_green$", "", files[0].rsplit(".", 1)[0])
+            antibody = info["antibodies"][i]
+            gene = genes.get(antibody, ("", ""))
+            meta = {"Metadata_AntibodyId": antibody, "Metadata_Location": info["classes"][label - 1],
                     "Metadata_EnsemblId": gene[0], "Metadata_UniProt": gene[1]}
-            name = single[labels[i]]
-            labelled.append(Labelled(Field(stem, tuple(str(f) for f in files), meta), label_of[name]))
+            labelled.append(Labelled(Field(stem, files, meta), label_of[single[label]]))
         columns = COLUMNS if genes else COLUMNS[:2]
         plan = Plan(classes=classes, labelled=labelled, columns=columns)
         plan.choices += [
@@ -206,66 +173,59 @@ class HPA(Dataset):
             Choice("HPA image size", "fields are stored at the size of the first field; fields of another size are "
                    "resized to it (area interpolation)", "--resize H,W"),
         ]
-        plan.counts = {"listed": n, "multi_location_or_other": skipped_multi, "duplicates": duplicates}
+        plan.counts = {"listed": len(info["labels"]), "multi_location_or_other": skipped_multi,
+                       "duplicates": duplicates}
         return plan
 
-    def synthesize(self, out: Path, size: str = "small", seed: int = 0, **kwargs: Any) -> dict[str, Any]:
-        from scipy.io import savemat
-
-        height, width = self.image_size(size)
-        multi = ["Cytoplasm,Nuclei", "Golgi,Vesicles", "Mitochondria,Cytoplasm"]
-        mat_classes = [*PAPER_CLASSES, *multi]
-        entries: list[tuple[str, int, int]] = []  # (stem, class index 1-based, antibody)
-        antibody = 1000
-        for k in range(1, len(mat_classes) + 1):
-            count = PER_CLASS if k <= len(PAPER_CLASSES) else 2
-            for i in range(count):
-                antibody += 1
-                stem = f"A-431/{antibody}/{antibody}_{'ABCDEFGH'[i % 8]}{i + 1}_1"
-                entries.append((stem, k, antibody))
-        entries.append(entries[0])  # listed twice (the loader skips repeated protein paths)
-        count = 0
-        written = set()
-        for stem, k, _ in entries:
-            if stem in written:
+    def _single_locations(self, class_names: list[str]) -> tuple[dict[int, str], set[str]]:
+        """1-based class index -> class name of the single-location classes, and the names outside the paper's."""
+        single: dict[int, str] = {}
+        extra: set[str] = set()
+        for i, loc in enumerate(class_names, start=1):
+            parts = [p for p in re.split(r"[,;]", loc) if p.strip()]
+            if len(parts) != 1:
                 continue
-            written.add(stem)
-            cls = mat_classes[k - 1]
-            pattern = PATTERN.get(cls, "cytoplasm") if k <= len(PAPER_CLASSES) else "cytoplasm"
-            look = looks.pattern_look(pattern, {"nucleus": {"nucleus": 1.0}, "microtubules": {"filaments": 0.8},
-                                                "ER": {"reticular": 1.0}}, cells=5.0, spread=0.7)
-            planes = render(rng_for(seed, self.name, stem), height, width, look)
-            base = out / "images/HPA/images/IFconfocal" / stem
-            for key, channel in zip(LISTS, self.default_channels, strict=True):
-                plane = to_dtype(planes[channel], np.uint8, 160, 4)
-                write_tiff(base.with_name(f"{base.name}_{SUFFIX[key]}.tif"), plane)
-                count += 1
-        cell = np.empty((len(entries), 1), dtype=object)
-        mat: dict[str, Any] = {"antibodyids": np.array([[a] for _, _, a in entries], dtype=np.float64),
-                               "classlabels": np.array([[k] for _, k, _ in entries], dtype=np.float64)}
-        for key in (*LISTS, "readlist_mask"):
-            col = cell.copy()
-            for i, (stem, _, _) in enumerate(entries):
-                if key == "readlist_mask":
-                    col[i, 0] = "./data/masks/" + f"{MURPHY_PREFIX}/{stem}_green.png".replace("/", "_")
-                else:
-                    col[i, 0] = f"{MURPHY_PREFIX}/{stem}_{SUFFIX[key]}.tif"
-            mat[key] = col
-        classes = np.empty((len(mat_classes), 1), dtype=object)
-        for i, c in enumerate(mat_classes):
-            classes[i, 0] = c
-        mat["classes"] = classes
-        out.mkdir(parents=True, exist_ok=True)
-        savemat(str(out / INFO), mat)
-        unique = sorted({a for _, _, a in entries})
-        ens = np.empty((len(unique), 1), dtype=object)
-        uni = np.empty((len(unique), 1), dtype=object)
-        for i, a in enumerate(unique):
-            ens[i, 0] = f"ENSG{a:011d}"
-            uni[i, 0] = f"P{a:05d}"
-        savemat(str(out / ENSEMBL), {"antibodyids": np.array([[a] for a in unique], dtype=np.float64),
-                                     "EnsEMBL_ID": ens, "proteinnames_uniprot2": uni})
-        return {"images": count, "height": height, "width": width, "folder": "images/HPA/images/IFconfocal"}
+            name = canonical(parts[0])
+            if name is None:
+                if self.opts["classes"] != "all":
+                    continue
+                name = parts[0].strip()
+                extra.add(name)
+            single[i] = name
+        return single, extra
+
+
+def read_info(path: Path) -> dict[str, Any]:
+    """The lists of the HPA metadata .mat: ``lists`` (channel path lists), ``antibodies``, ``labels``
+    (1-based) and ``classes`` (location names); :class:`DatasetLayoutError` if they are missing or differ
+    in length."""
+    mat = load_mat(path)
+    missing = [k for k in ("antibodyids", *LISTS, "classlabels", "classes") if k not in mat]
+    if missing:
+        raise DatasetLayoutError(f"{path}: variables {', '.join(missing)} missing")
+    lists = {k: _strings(mat[k]) for k in LISTS}
+    antibodies = [str(int(a)) if float(a).is_integer() else str(a) for a in np.asarray(mat["antibodyids"]).ravel()]
+    labels = [int(x) for x in np.asarray(mat["classlabels"]).ravel()]
+    n = len(lists["readlist"])
+    if not all(len(v) == n for v in lists.values()) or len(labels) != n or len(antibodies) != n:
+        raise DatasetLayoutError(f"{path}: readlist, readlist_nuc/_tub/_er, antibodyids and classlabels "
+                                 "differ in length")
+    return {"lists": lists, "antibodies": antibodies, "labels": labels, "classes": _strings(mat["classes"])}
+
+
+def _channel_files(lists: dict[str, list[str]], i: int, resolver: PathResolver, problems: Problems,
+                   check_files: bool) -> tuple[str, ...] | None:
+    """The four channel files of entry ``i`` relative to RAW (None, reported, if one is not found)."""
+    files: list[str | None] = []
+    for key in LISTS:
+        listed = lists[key][i]
+        rel = resolver.resolve(listed) if check_files else listed.lstrip("/")
+        if rel is None:
+            problems.bad(listed, f"{SUFFIX[key]} channel file not found under RAW (listed in {INFO})")
+        files.append(rel)
+    if None in files:
+        return None
+    return tuple(str(f) for f in files)
 
 
 def _gene_ids(path: Path) -> dict[str, tuple[str, str]]:

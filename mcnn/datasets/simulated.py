@@ -13,13 +13,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from mcnn.datasets.base import Choice, Dataset, Field, FileIndex, Labelled, Plan, Problems, format_number
 from mcnn.datasets.plates import read_text
-from mcnn.errors import ConfigError, DatasetLayoutError
+from mcnn.errors import DatasetLayoutError
+from mcnn.setsizes import cv_sizes
 
 METADATA = "metadata.csv"
 GROUND_TRUTH = "ground_truth.json"
@@ -67,15 +68,28 @@ def read_ground_truth(path: Path) -> dict[str, Any]:
 
 
 class Simulated(Dataset):
+    """A screen written by mcnn's phenotype simulator (``python data_prep/synthesize.py simulate``).
+
+    Its preset is ``demo``: the simulator's demo screen (128 x 128 fields, 4 classes, 60 images each).
+    """
+
     name = "simulated"
     title = "Simulated phenotype screen (mcnn.simulate)"
     default_channels = ("nuclei", "cytoplasm")
     dtypes = ("uint16",)
     small_size = (128, 128)
+    preset_name = "demo"
+    preset_title = "Simulated phenotype screen (mcnn's simulator): tiny, for the CPU demo and tests"
+    class_names = ("control", "translocation", "spots", "elongation")
+    net_size = (128, 128)
+    batch = 16
+    set_sizes = cv_sizes([60, 60, 60, 60], 0.1)
     intensity_defaults: ClassVar[Mapping[str, Any]] = {"scope": "plate-dmso", "stat": "meanstd"}
     download_hint = "write one with: python data_prep/synthesize.py simulate --out RAW"
 
     def plan(self, raw: Path, protocol: str, problems: Problems, check_files: bool = True) -> Plan:
+        """Every field of ``metadata.csv`` under ``raw``: controls and positive controls labelled, treatments the
+        dose set."""
         self.check_protocol(protocol)
         truth = read_ground_truth(raw / GROUND_TRUTH)
         path = raw / METADATA
@@ -83,63 +97,26 @@ class Simulated(Dataset):
             raise DatasetLayoutError(f"{path}: file missing, expected one row per field ({self.download_hint})")
         reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
         header = reader.fieldnames or []
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise DatasetLayoutError(f"{path}: columns {', '.join(missing)} missing")
-        file_cols = [c for c in header if c.startswith("Image_FileName_")]
-        channels = truth["channels"] or [c[len("Image_FileName_"):] for c in file_cols]
-        absent = [c for c in channels if f"Image_FileName_{c}" not in header]
-        if absent or not channels:
-            raise DatasetLayoutError(f"{path}: no Image_FileName_<channel> column for channel(s) "
-                                     f"{', '.join(absent) or '(none)'}")
-        self.channels = tuple(channels)
+        self.channels = _channels(path, header, truth)
         classes = tuple(truth["classes"])
         label_of = {c: i for i, c in enumerate(classes)}
-        compounds = truth["compounds"]
         index = FileIndex(raw)
         labelled: list[Labelled] = []
         dose: list[Field] = []
         controls: list[Field] = []
         for n, row in enumerate(reader, start=2):
-            where = f"{METADATA} line {n}"
-            role = row["Metadata_Role"].strip()
-            if role not in ROLES:
-                raise DatasetLayoutError(f"{path}: line {n}: Metadata_Role {role!r}, expected one of "
-                                         f"{', '.join(ROLES)}")
-            compound = row["Metadata_Compound"].strip()
-            if compounds and role != "negative_control" and compound not in compounds:
-                problems.bad(where, f"unknown compound {compound!r} (not in {GROUND_TRUTH})")
+            role, compound = row["Metadata_Role"].strip(), row["Metadata_Compound"].strip()
+            if not _known(path, n, row, truth, label_of, problems):
                 continue
-            phenotype = row["Metadata_Phenotype"].strip()
-            if role == "positive_control" and phenotype not in label_of:
-                problems.bad(where, f"unknown phenotype {phenotype!r} (classes in {GROUND_TRUTH}: "
-                             f"{', '.join(classes)})")
+            files = _channel_files(row, self.channels, f"{METADATA} line {n}", index, problems, check_files)
+            if files is None:
                 continue
-            files = []
-            for c in channels:
-                rel = row[f"Image_FileName_{c}"].strip().replace("\\", "/")
-                if check_files and not index.exists(rel):
-                    problems.bad(rel, f"missing {c} channel file (named in {where})")
-                    files.append(None)
-                else:
-                    files.append(rel)
-            if None in files:
-                continue
-            try:
-                concentration = format_number(float(row["Metadata_Concentration"]))
-            except ValueError:
-                raise DatasetLayoutError(f"{path}: line {n}: Metadata_Concentration "
-                                         f"{row['Metadata_Concentration']!r} is not a number") from None
-            meta = {c: row.get(c, "") for c in COLUMNS}
-            meta["Metadata_Concentration"] = concentration
-            plate, well, site = row["Metadata_Plate"], row["Metadata_Well"], row["Metadata_Site"]
-            f = Field(f"{plate}/{well}/s{site}", tuple(str(x) for x in files), meta, plate=plate,
-                      control=role == "negative_control")
+            f = _field(path, n, row, files)
             if role == "negative_control":
                 controls.append(f)
                 labelled.append(Labelled(f, label_of[CONTROL], compound))
             elif role == "positive_control":
-                labelled.append(Labelled(f, label_of[phenotype], compound))
+                labelled.append(Labelled(f, label_of[row["Metadata_Phenotype"].strip()], compound))
             else:
                 dose.append(f)
         columns = tuple(c for c in COLUMNS if c in header)
@@ -150,6 +127,63 @@ class Simulated(Dataset):
         plan.counts = {"fields": len(labelled) + len(dose), "seed": truth["seed"]}
         return plan
 
-    def synthesize(self, out: Path, size: str = "small", seed: int = 0, **kwargs: Any) -> dict[str, Any]:
-        raise ConfigError("the simulated screen is written by the simulator: "
-                          "python data_prep/synthesize.py simulate --out RAW [simulator options]")
+
+def _channels(path: Path, header: Sequence[str], truth: dict[str, Any]) -> tuple[str, ...]:
+    """The channels of the screen (ground truth, else the Image_FileName_* columns); checks the columns."""
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DatasetLayoutError(f"{path}: columns {', '.join(missing)} missing")
+    file_cols = [c for c in header if c.startswith("Image_FileName_")]
+    channels = truth["channels"] or [c[len("Image_FileName_"):] for c in file_cols]
+    absent = [c for c in channels if f"Image_FileName_{c}" not in header]
+    if absent or not channels:
+        raise DatasetLayoutError(f"{path}: no Image_FileName_<channel> column for channel(s) "
+                                 f"{', '.join(absent) or '(none)'}")
+    return tuple(channels)
+
+
+def _known(path: Path, n: int, row: dict[str, str], truth: dict[str, Any], label_of: dict[str, int],
+           problems: Problems) -> bool:
+    """Whether row ``n`` has a valid role, a known compound and (positive controls) a known phenotype."""
+    role = row["Metadata_Role"].strip()
+    if role not in ROLES:
+        raise DatasetLayoutError(f"{path}: line {n}: Metadata_Role {role!r}, expected one of {', '.join(ROLES)}")
+    where = f"{METADATA} line {n}"
+    compound = row["Metadata_Compound"].strip()
+    compounds = truth["compounds"]
+    if compounds and role != "negative_control" and compound not in compounds:
+        problems.bad(where, f"unknown compound {compound!r} (not in {GROUND_TRUTH})")
+        return False
+    phenotype = row["Metadata_Phenotype"].strip()
+    if role == "positive_control" and phenotype not in label_of:
+        problems.bad(where, f"unknown phenotype {phenotype!r} (classes in {GROUND_TRUTH}: "
+                     f"{', '.join(truth['classes'])})")
+        return False
+    return True
+
+
+def _channel_files(row: dict[str, str], channels: Sequence[str], where: str, index: FileIndex, problems: Problems,
+                   check_files: bool) -> tuple[str, ...] | None:
+    """The channel files a row names (None, reported, if one is missing)."""
+    files = []
+    for c in channels:
+        rel = row[f"Image_FileName_{c}"].strip().replace("\\", "/")
+        if check_files and not index.exists(rel):
+            problems.bad(rel, f"missing {c} channel file (named in {where})")
+        else:
+            files.append(rel)
+    return tuple(files) if len(files) == len(channels) else None
+
+
+def _field(path: Path, n: int, row: dict[str, str], files: tuple[str, ...]) -> Field:
+    """The field of metadata row ``n`` (concentration normalised to a plain number)."""
+    try:
+        concentration = format_number(float(row["Metadata_Concentration"]))
+    except ValueError:
+        raise DatasetLayoutError(f"{path}: line {n}: Metadata_Concentration "
+                                 f"{row['Metadata_Concentration']!r} is not a number") from None
+    meta = {c: row.get(c, "") for c in COLUMNS}
+    meta["Metadata_Concentration"] = concentration
+    plate, well, site = row["Metadata_Plate"], row["Metadata_Well"], row["Metadata_Site"]
+    return Field(f"{plate}/{well}/s{site}", files, meta, plate=plate,
+                 control=row["Metadata_Role"].strip() == "negative_control")

@@ -214,19 +214,32 @@ def aggregate(table: Table, group_columns: Sequence[str], *, control_names: Sequ
             if has_plate_well:
                 controls.setdefault(plate, {}).setdefault(well_id, []).append(vector)
             continue
-        if not math.isfinite(conc) or conc < 0:
-            raise TableError(f"{table.path}: line {line}: column {CONCENTRATION!r}: {conc!r} is not a "
-                                   "concentration (a finite number >= 0)")
         key = tuple((row.get(c) or "").strip() for c in group_columns)
-        replicate = (row.get(REPLICATE) or "").strip() if has_replicate else ""
-        if not replicate:
-            if not has_plate_well:
-                raise TableError(f"{table.path}: line {line}: column {REPLICATE!r} is blank and there are "
-                                       f"no {PLATE}/{WELL} columns to tell replicates apart")
-            replicate = well_id
+        replicate = _replicate_id(table, row, line, conc, well_id, has_replicate, has_plate_well)
         series.setdefault(key, {}).setdefault(concentration_key(conc), {}).setdefault(replicate, []).append(vector)
         group_plates.setdefault(key, set()).add(plate)
+    return _groups(series, group_plates, controls, has_plate_well)
 
+
+def _replicate_id(table: Table, row: dict[str, str], line: int, conc: float, well_id: str, has_replicate: bool,
+                  has_plate_well: bool) -> str:
+    """The replicate of a treated row (``Metadata_Replicate``, else plate/well); checks the concentration."""
+    if not math.isfinite(conc) or conc < 0:
+        raise TableError(f"{table.path}: line {line}: column {CONCENTRATION!r}: {conc!r} is not a "
+                         "concentration (a finite number >= 0)")
+    replicate = (row.get(REPLICATE) or "").strip() if has_replicate else ""
+    if replicate:
+        return replicate
+    if not has_plate_well:
+        raise TableError(f"{table.path}: line {line}: column {REPLICATE!r} is blank and there are "
+                         f"no {PLATE}/{WELL} columns to tell replicates apart")
+    return well_id
+
+
+def _groups(series: dict[tuple[str, ...], dict[float, dict[str, list[np.ndarray]]]],
+            group_plates: dict[tuple[str, ...], set[str]], controls: dict[str, dict[str, list[np.ndarray]]],
+            has_plate_well: bool) -> list[GroupData]:
+    """One :class:`GroupData` per group key, sorted, with the control wells of its plates."""
     groups = []
     for key in sorted(series):
         points = [summarise(reps, conc) for conc, reps in sorted(series[key].items())]

@@ -251,6 +251,32 @@ def fit_ll4(concentration: Sequence[float] | np.ndarray, response: Sequence[floa
     if x.shape != y.shape:
         raise ValueError(f"concentration has {x.size} values, response {y.size}")
     result = DoseFit(status=OK, n_points=int(x.size), level=level)
+    if not _usable_input(x, y, result, min_concentrations):
+        return result
+    logx = np.log(x)
+    result.df_residual = x.size - 4
+    tss = float(np.sum((y - y.mean()) ** 2))
+    if tss == 0.0:
+        result.status, result.message = FLAT, "the response is constant"
+        result.f_statistic, result.f_pvalue, result.rss, result.response_range = 0.0, 1.0, 0.0, 0.0
+        return result
+    lower, upper = _bounds(logx, asymptote_bounds, max_abs_b, log_e_margin)
+    best = _fit_best(logx, y, lower, upper)
+    if best is None:
+        result.status, result.message = FIT_FAILED, "least squares did not converge from any starting value"
+        return result
+    popt, pcov = _canonical(best[0], best[1])
+    if not _significant(logx, popt, best[2], tss, result, alpha, min_span):
+        return result
+    _set_curve(popt, pcov, result)
+    if not _ec50_supported(logx, popt, result, plateau_fraction):
+        return result
+    _set_ec50(x, popt, pcov, result, level, plateau_fraction)
+    return result
+
+
+def _usable_input(x: np.ndarray, y: np.ndarray, result: DoseFit, min_concentrations: int) -> bool:
+    """Record the tested range in ``result``; False (with the status set) for invalid or too few points."""
     valid_x = np.isfinite(x) & (x > 0)
     if valid_x.any():
         result.conc_min, result.conc_max = float(x[valid_x].min()), float(x[valid_x].max())
@@ -263,30 +289,21 @@ def fit_ll4(concentration: Sequence[float] | np.ndarray, response: Sequence[floa
         problems.append(f"response not finite at concentration(s) {', '.join(_fmt(v) for v in bad)}")
     if problems:
         result.status, result.message = INVALID_INPUT, "; ".join(problems)
-        return result
+        return False
     needed = max(int(min_concentrations), 1)
     if result.n_concentrations < needed or x.size < 5:
         result.status = TOO_FEW_CONCENTRATIONS
         result.message = (f"{result.n_concentrations} concentration(s) and {x.size} point(s); "
                           f"a fit needs {needed} concentrations and 5 points")
-        return result
+        return False
+    return True
 
-    logx = np.log(x)
-    df = x.size - 4
-    result.df_residual = df
-    tss = float(np.sum((y - y.mean()) ** 2))
-    if tss == 0.0:
-        result.status, result.message = FLAT, "the response is constant"
-        result.f_statistic, result.f_pvalue, result.rss, result.response_range = 0.0, 1.0, 0.0, 0.0
-        return result
-    lower, upper = _bounds(logx, asymptote_bounds, max_abs_b, log_e_margin)
-    best = _fit_best(logx, y, lower, upper)
-    if best is None:
-        result.status, result.message = FIT_FAILED, "least squares did not converge from any starting value"
-        return result
-    popt, pcov = _canonical(best[0], best[1])
-    rss = best[2]
+
+def _significant(logx: np.ndarray, popt: np.ndarray, rss: float, tss: float, result: DoseFit, alpha: float,
+                 min_span: float) -> bool:
+    """R², the F-test against a flat line and the fitted change over the tested range; False when ``flat``."""
     b, c, d, loge = (float(v) for v in popt)
+    df = result.df_residual
     result.rss = rss
     result.r_squared = 1.0 - rss / tss
     f_stat = max(tss - rss, 0.0) / 3.0 / (rss / df) if rss > 0 else math.inf
@@ -297,19 +314,33 @@ def fit_ll4(concentration: Sequence[float] | np.ndarray, response: Sequence[floa
     if result.f_pvalue >= alpha:
         result.status = FLAT
         result.message = f"F-test against a flat line: p = {result.f_pvalue:.3g} >= {alpha:g}"
-        return result
+        return False
     if abs(result.response_range) < min_span:
         result.status = FLAT
         result.message = (f"the fitted curve changes by {abs(result.response_range):.3g} over the tested "
                           f"concentrations, less than min_span {min_span:g}")
-        return result
+        return False
+    return True
 
+
+def _standard_errors(pcov: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        se = np.sqrt(np.diag(pcov)) if np.all(np.isfinite(pcov)) else np.full(4, np.inf)
+        return np.sqrt(np.diag(pcov)) if np.all(np.isfinite(pcov)) else np.full(4, np.inf)
+
+
+def _set_curve(popt: np.ndarray, pcov: np.ndarray, result: DoseFit) -> None:
+    """The fitted curve, slope and asymptotes with their standard errors."""
+    b, c, d, loge = (float(v) for v in popt)
+    se = _standard_errors(pcov)
     result.curve = LL4(b=b, c=c, d=d, e=math.exp(loge))
     result.hill_slope, result.hill_slope_se = -b, float(se[0])
     result.bottom, result.bottom_se = c, float(se[1])
     result.top, result.top_se = d, float(se[2])
+
+
+def _ec50_supported(logx: np.ndarray, popt: np.ndarray, result: DoseFit, plateau_fraction: float) -> bool:
+    """False (status ``ec50_outside_range`` or ``no_plateau``) when the tested range cannot support an EC50."""
+    b, c, d, loge = (float(v) for v in popt)
     e = math.exp(loge)
     if e < result.conc_min or e > result.conc_max:
         above = e > result.conc_max
@@ -317,21 +348,26 @@ def fit_ll4(concentration: Sequence[float] | np.ndarray, response: Sequence[floa
         result.ec50_bound = f">{_fmt(result.conc_max)}" if above else f"<{_fmt(result.conc_min)}"
         side = "above the highest" if above else "below the lowest"
         result.message = f"the fitted EC50 lies {side} tested concentration ({result.ec50_bound})"
-        return result
+        return False
+    f_lo, f_hi = _ll4_log(logx.min(), b, c, d, loge), _ll4_log(logx.max(), b, c, d, loge)
     g = (np.array([f_lo, f_hi]) - c) / (d - c) if d > c else np.array([0.5, 0.5])
-    if g.min() > plateau_fraction or g.max() < 1.0 - plateau_fraction:
-        ends = []
-        if g.min() > plateau_fraction:
-            ends.append("bottom")
-        if g.max() < 1.0 - plateau_fraction:
-            ends.append("top")
+    ends = [name for name, missing in (("bottom", g.min() > plateau_fraction),
+                                       ("top", g.max() < 1.0 - plateau_fraction)) if missing]
+    if ends:
         result.status = NO_PLATEAU
         result.message = (f"the tested concentrations cover {100 * g.min():.0f}-{100 * g.max():.0f} % of the "
                           f"fitted curve; no {' or '.join(ends)} plateau (plateau_fraction {plateau_fraction:g})")
-        return result
+        return False
+    return True
 
-    se_loge = float(se[3])
-    t = float(special.stdtrit(df, 0.5 + level / 2.0))
+
+def _set_ec50(x: np.ndarray, popt: np.ndarray, pcov: np.ndarray, result: DoseFit, level: float,
+              plateau_fraction: float) -> None:
+    """The EC50, its standard errors and the delta-method CI (widened to the neighbours for a step)."""
+    b, c, d, loge = (float(v) for v in popt)
+    e = math.exp(loge)
+    se_loge = float(_standard_errors(pcov)[3])
+    t = float(special.stdtrit(result.df_residual, 0.5 + level / 2.0))
     result.ec50 = e
     result.ec50_se = e * se_loge
     result.log10_ec50 = loge / math.log(10.0)
@@ -350,4 +386,3 @@ def fit_ll4(concentration: Sequence[float] | np.ndarray, response: Sequence[floa
         result.message = (f"no tested concentration lies on the slope of the curve; the CI is widened to the "
                           f"neighbouring concentrations {_fmt(below)} and {_fmt(above)}")
     result.ec50_ci_low, result.ec50_ci_high = low, high
-    return result

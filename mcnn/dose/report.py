@@ -1,13 +1,13 @@
 """Write the dose-response results: ``ec50.csv``, ``ec50.json`` and ``points.csv``.
 
-CSV cells: numbers with 10 significant digits, a blank cell for "not available" (NaN), ``inf`` for an
-unbounded value. JSON: ``null`` for any value that is not a finite number.
+Only the dose-specific content lives here (the columns, the cell format, the JSON document); the CSV
+files are written by :func:`mcnn.tables.write_table`. CSV cells: numbers with 10 significant digits,
+a blank cell for "not available" (NaN), ``inf`` for an unbounded value. JSON: ``null`` for any value
+that is not a finite number.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -18,6 +18,7 @@ from mcnn.dose.aggregate import DosePoint, GroupData
 from mcnn.dose.analysis import CurveResult, DoseSettings
 from mcnn.dose.fit import CURVE_STATUSES, STATUSES
 from mcnn.fsutil import atomic_write_text
+from mcnn.tables import write_table
 
 MAD_DEFINITION = ("raw median absolute deviation over replicates, median(|r - median(r)|), scale 1 "
                   "(not multiplied by 1.4826)")
@@ -62,13 +63,9 @@ def _json_value(value: object) -> object:
     return value
 
 
-def _csv_text(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return buffer.getvalue()
+def _write_csv(path: str | Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
+    """Write ``rows`` (values in ``header`` order) with every cell formatted by :func:`_cell`."""
+    return write_table(path, [dict(zip(header, map(_cell, row), strict=True)) for row in rows], header)
 
 
 def _concs(values: Sequence[float]) -> str:
@@ -91,7 +88,7 @@ def ec50_rows(results: Sequence[CurveResult], settings: DoseSettings) -> list[li
 def write_ec50_csv(path: str | Path, results: Sequence[CurveResult], group_columns: Sequence[str],
                    settings: DoseSettings) -> Path:
     """Write ``ec50.csv``: one row per (group, class) with every fitted quantity (blank = not supported)."""
-    return atomic_write_text(path, _csv_text([*group_columns, *EC50_COLUMNS], ec50_rows(results, settings)))
+    return _write_csv(path, [*group_columns, *EC50_COLUMNS], ec50_rows(results, settings))
 
 
 def _point_rows(group: GroupData, point: DosePoint, class_names: Sequence[str], control: bool) -> list[list[object]]:
@@ -112,7 +109,7 @@ def write_points_csv(path: str | Path, groups: Sequence[GroupData], group_column
             rows += _point_rows(group, group.control, class_names, True)
         for point in group.points:
             rows += _point_rows(group, point, class_names, False)
-    return atomic_write_text(path, _csv_text([*group_columns, *POINT_COLUMNS], rows))
+    return _write_csv(path, [*group_columns, *POINT_COLUMNS], rows)
 
 
 def ec50_document(results: Sequence[CurveResult], group_columns: Sequence[str], class_names: Sequence[str],

@@ -4,6 +4,9 @@ Each layer is a small object built from its LayerParameter; ``forward`` takes th
 tensors (batch first) and the layer's learnable blobs and returns the tops. Shapes are
 checked beforehand by :func:`mcnn.caffe.infer.infer_layer`, so errors name the layer.
 Backward passes come from autograd.
+
+The supported types are those of :data:`mcnn.caffe.infer.LAYER_TYPES`; :func:`register`
+attaches one implementation to each non-feed entry there and refuses any other type.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from mcnn.caffe import shapes
+from mcnn.caffe.infer import LAYER_TYPES, concat_axis, layer_type
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.errors import LabelError, McnnError
 
 Tensor = torch.Tensor
-
 
 
 class Layer:
@@ -34,19 +37,29 @@ class Layer:
         self.name = param.name
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """The tops (batch first) for ``bottoms`` and learnable blobs ``params``; ``train`` is Caffe's phase."""
         raise NotImplementedError
 
 
-REGISTRY: dict[str, type[Layer]] = {}
+#: The forward implementation of each non-feed type of :data:`mcnn.caffe.infer.LAYER_TYPES`.
+FORWARDS: dict[str, type[Layer]] = {}
 
 
 def register(cls: type[Layer]) -> type[Layer]:
-    REGISTRY[cls.type] = cls
+    """Class decorator: make ``cls`` the forward of the registered layer type ``cls.type``."""
+    entry = LAYER_TYPES.get(cls.type)
+    if entry is None or entry.feed:
+        raise ValueError(f"{cls.__name__}: {cls.type!r} is not a non-feed type of mcnn.caffe.infer.LAYER_TYPES")
+    if cls.type in FORWARDS:
+        raise ValueError(f"layer type {cls.type!r} has two forward implementations")
+    FORWARDS[cls.type] = cls
     return cls
 
 
 @register
 class Convolution(Layer):
+    """2-D convolution with groups and dilation: y = W * x + b (src/caffe/layers/conv_layer.cpp)."""
+
     type = "Convolution"
 
     def __init__(self, param: pb.LayerParameter):
@@ -56,6 +69,7 @@ class Convolution(Layer):
         self.group = p.group or 1
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """N x O x H' x W' from N x C x H x W, weights (O, C/group, kh, kw) and the optional bias (O,)."""
         bias = params[1] if len(params) > 1 else None
         w = self.window
         return [F.conv2d(bottoms[0], params[0], bias, stride=w.stride, padding=w.pad, dilation=w.dilation,
@@ -84,6 +98,7 @@ class Pooling(Layer):
         self.global_pooling = p.global_pooling
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """N x C x H' x W' window maxima or means, H' and W' by :func:`mcnn.caffe.shapes.pool_output_hw`."""
         x = bottoms[0]
         hw = (x.shape[2], x.shape[3])
         w = shapes.pool_window(self.param.pooling_param, hw, self.name)
@@ -111,6 +126,7 @@ def _pad_to(x: Tensor, w: shapes.Window2d, out_hw: tuple[int, int], value: float
 
 
 def _ave_pool_explicit(x: Tensor, w: shapes.Window2d, out_hw: tuple[int, int]) -> Tensor:
+    """AVE pooling for pads PyTorch refuses: window sums over ``x`` zero-padded, divided by Caffe's divisor."""
     summed = F.avg_pool2d(_pad_to(x, w, out_hw, 0.0), w.kernel, w.stride, divisor_override=1)
     divisors = []
     for axis in range(2):
@@ -123,28 +139,35 @@ def _ave_pool_explicit(x: Tensor, w: shapes.Window2d, out_hw: tuple[int, int]) -
 
 @register
 class ReLU(Layer):
+    """Rectifier with Caffe's leaky form: y = max(x, 0) + negative_slope * min(x, 0) (relu_layer.cpp)."""
+
     type = "ReLU"
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """The rectified bottom, same shape."""
         slope = self.param.relu_param.negative_slope
         return [F.leaky_relu(bottoms[0], slope) if slope else F.relu(bottoms[0])]
 
 
 @register
 class Concat(Layer):
+    """Bottoms joined along ``concat_param.axis`` (channels by default), in bottom order."""
+
     type = "Concat"
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
-        p = self.param.concat_param
-        axis = p.axis if p.HasField("axis") or not p.HasField("concat_dim") else p.concat_dim
-        return [torch.cat(list(bottoms), dim=axis)]
+        """The concatenated bottoms."""
+        return [torch.cat(list(bottoms), dim=concat_axis(self.param.concat_param))]
 
 
 @register
 class InnerProduct(Layer):
+    """Fully connected: y = x W^T + b over the axes from ``axis`` on (inner_product_layer.cpp)."""
+
     type = "InnerProduct"
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """(*leading axes, O) from the bottom flattened from ``axis``, weights (O, K) or (K, O) with transpose."""
         p = self.param.inner_product_param
         x = bottoms[0]
         axis = p.axis if p.axis >= 0 else p.axis + x.dim()
@@ -161,6 +184,7 @@ class Dropout(Layer):
     type = "Dropout"
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """The bottom with dropout applied in TRAIN, unchanged in TEST."""
         ratio = self.param.dropout_param.dropout_ratio
         return [F.dropout(bottoms[0], ratio, training=train) if ratio else bottoms[0]]
 
@@ -177,6 +201,7 @@ class LRN(Layer):
     type = "LRN"
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """The normalised N x C x H x W bottom (src/caffe/layers/lrn_layer.cpp)."""
         p = self.param.lrn_param
         x = bottoms[0]
         if p.norm_region == pb.LRNParameter.ACROSS_CHANNELS:
@@ -188,9 +213,12 @@ class LRN(Layer):
 
 @register
 class Flatten(Layer):
+    """Axes ``axis`` .. ``end_axis`` merged into one (src/caffe/layers/flatten_layer.cpp)."""
+
     type = "Flatten"
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """The bottom reshaped, values in the same order."""
         p = self.param.flatten_param
         x = bottoms[0]
         end = p.end_axis if p.end_axis >= 0 else p.end_axis + x.dim()
@@ -199,13 +227,17 @@ class Flatten(Layer):
 
 @register
 class Softmax(Layer):
+    """y = exp(x) / sum exp(x) along ``softmax_param.axis`` (src/caffe/layers/softmax_layer.cpp)."""
+
     type = "Softmax"
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """Probabilities of the bottom's shape."""
         return [F.softmax(bottoms[0], dim=self.param.softmax_param.axis)]
 
 
 def _check_labels(layer: str, labels: Tensor, classes: int, ignore: int | None) -> None:
+    """:class:`LabelError` if a non-ignored label is outside 0..classes-1 (Caffe would read out of bounds)."""
     valid = labels if ignore is None else labels[labels != ignore]
     if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= classes):
         bad = int(valid.min()) if int(valid.min()) < 0 else int(valid.max())
@@ -229,6 +261,10 @@ class SoftmaxWithLoss(Layer):
     loss = True
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """The scalar loss: summed -log p(label), divided by the ``loss_param.normalization`` count.
+
+        src/caffe/layers/softmax_loss_layer.cpp; ``normalize`` (deprecated) maps to VALID or BATCH_SIZE.
+        """
         lp = self.param.loss_param
         ignore = lp.ignore_label if lp.HasField("ignore_label") else None
         scores, labels = _as_class_axis(bottoms[0], bottoms[1], self.param.softmax_param.axis)
@@ -261,6 +297,10 @@ class Accuracy(Layer):
     type = "Accuracy"
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """The scalar top-k accuracy (and the per-class accuracies, shape (C,)); not differentiable.
+
+        src/caffe/layers/accuracy_layer.cpp, whose Backward_cpu is NOT_IMPLEMENTED.
+        """
         ap = self.param.accuracy_param
         ignore = ap.ignore_label if ap.HasField("ignore_label") else None
         with torch.no_grad():
@@ -285,9 +325,13 @@ class Accuracy(Layer):
 
 
 def make_layer(param: pb.LayerParameter) -> Layer:
-    """The engine layer for ``param`` (Input and Data layers are fed by the caller)."""
-    cls = REGISTRY.get(param.type)
-    if cls is None:
-        raise McnnError(f"layer {param.name!r}: type {param.type!r} has no engine implementation")
-    return cls(param)
+    """The engine layer for ``param``; :class:`McnnError` naming the layer for feeds and unsupported types.
 
+    Input and Data layers (feeds in :data:`mcnn.caffe.infer.LAYER_TYPES`) are fed by the caller.
+    """
+    entry = layer_type(param)
+    cls = FORWARDS.get(param.type)
+    if cls is None:
+        what = "is a feed (its tops are given by the caller)" if entry.feed else "has no engine implementation"
+        raise McnnError(f"layer {param.name!r}: type {param.type!r} {what}")
+    return cls(param)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from mcnn.caffe import io as cio
-from mcnn.caffe.infer import Shape, infer_layer
+from mcnn.caffe.infer import Shape, infer_layer, layer_type
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.fillers import fill
@@ -25,8 +25,6 @@ from mcnn.engine.layers import Layer, make_layer
 from mcnn.errors import CaffeFormatError, McnnError, ShapeError, WeightsError
 
 PathLike = str | os.PathLike[str]
-FEED_TYPES = ("Input", "Data")
-
 
 
 @dataclass
@@ -42,6 +40,8 @@ class LearnableBlob:
 
 @dataclass
 class _Entry:
+    """One layer of the net: its parameter, forward (None for feeds), blob names, learnables, loss weights."""
+
     param: pb.LayerParameter
     impl: Layer | None
     bottoms: list[str]
@@ -84,9 +84,10 @@ class Net:
             for b in bottoms:
                 available.pop(b, None)
             inferred = infer_layer(layer, [self.blob_shapes[b] for b in bottoms], dict(data_shapes or {}))
-            impl = None if layer.type in FEED_TYPES else make_layer(layer)
+            feed = layer_type(layer).feed
+            impl = None if feed else make_layer(layer)
             entry = _Entry(param=layer, impl=impl, bottoms=bottoms, tops=list(layer.top))
-            if layer.type in FEED_TYPES:
+            if feed:
                 self.feeds.extend(layer.top)
             entry.blobs = self._make_blobs(layer, inferred.params, share_with, shared, gen)
             entry.loss_weights = self._loss_weights(layer, impl)
@@ -100,6 +101,7 @@ class Net:
     # -- construction -------------------------------------------------------------
 
     def _legacy_inputs(self) -> dict[str, Shape]:
+        """Per-image shapes of the deprecated net-level ``input``/``input_dim``/``input_shape`` fields."""
         shapes: dict[str, Shape] = {}
         dims = list(self.param.input_dim)
         for i, name in enumerate(self.param.input):
@@ -128,22 +130,12 @@ class Net:
                     raise ShapeError(f"{self.source}: layer {layer.name!r} shares param {spec.name!r} "
                                      f"with shape {tuple(tensor.shape)}, needs {tuple(shape)}")
             else:
-                filler = self._filler(layer, i)
+                filler = layer_type(layer).fillers(layer, i)
                 tensor = torch.nn.Parameter(fill(tuple(shape), filler, gen, layer.name))
             if spec.name:
                 shared.setdefault(spec.name, tensor)
             blobs.append(LearnableBlob(layer.name, i, tensor, spec.lr_mult, spec.decay_mult))
         return blobs
-
-    @staticmethod
-    def _filler(layer: pb.LayerParameter, index: int) -> pb.FillerParameter:
-        if layer.type == "Convolution":
-            p = layer.convolution_param
-        elif layer.type == "InnerProduct":
-            p = layer.inner_product_param
-        else:
-            return pb.FillerParameter()
-        return p.weight_filler if index == 0 else p.bias_filler
 
     @staticmethod
     def _loss_weights(layer: pb.LayerParameter, impl: Layer | None) -> list[float]:
@@ -273,10 +265,12 @@ class Net:
         return {name: weights.get(name, 0.0) for name in self.outputs}
 
     def parameters(self) -> Iterator[torch.nn.Parameter]:
+        """The tensors of :meth:`learnable`, in net order."""
         for blob in self.learnable():
             yield blob.tensor
 
     def param_count(self) -> int:
+        """The number of learnable values (shared blobs counted once)."""
         return sum(math.prod(b.tensor.shape) for b in self.learnable())
 
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from mcnn.caffe import io as cio
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.net import LearnableBlob
 from mcnn.errors import ConfigError
@@ -34,6 +37,66 @@ def solver_type(param: pb.SolverParameter) -> str:
     if param.type not in SOLVER_TYPES:
         raise ConfigError(f"solver type {param.type!r} is not supported; choose from {', '.join(SOLVER_TYPES)}")
     return param.type
+
+
+@dataclass
+class SolverNets:
+    """The nets a solver names: the train net, one test net per ``test_iter``, and where they come from.
+
+    ``source`` is the train net's file (or the solver field holding it); ``base`` is the folder that
+    relative paths in the nets (LMDB sources, mean files) are looked up in after the working directory.
+    """
+
+    train: pb.NetParameter
+    tests: list[pb.NetParameter]
+    source: str
+    base: Path
+
+
+def _resolve(path: str, base: Path, what: str) -> Path:
+    """A path from a solver/net file: relative to the working directory (Caffe), else to ``base``."""
+    p = Path(path)
+    if p.exists():
+        return p
+    if not p.is_absolute() and (base / p).exists():
+        return base / p
+    where = "" if p.is_absolute() else f" (looked relative to {Path.cwd()} and {base})"
+    raise ConfigError(f"{what} {path!r} not found{where}")
+
+
+def _train_net(param: pb.SolverParameter, base: Path) -> tuple[pb.NetParameter, str]:
+    """The train net and its source, in Caffe's precedence: train_net_param, train_net, net_param, net."""
+    if param.HasField("train_net_param"):
+        return param.train_net_param, "train_net_param"
+    if param.train_net:
+        path = _resolve(param.train_net, base, "train_net")
+        return cio.read_net(path), str(path)
+    if param.HasField("net_param"):
+        return param.net_param, "net_param"
+    if param.net:
+        path = _resolve(param.net, base, "solver net")
+        return cio.read_net(path), str(path)
+    raise ConfigError("the solver names no net (net, net_param, train_net or train_net_param)")
+
+
+def solver_nets(param: pb.SolverParameter, base: Path) -> SolverNets:
+    """Resolve the solver's nets as Caffe's Solver::InitTrainNet/InitTestNets (src/caffe/solver.cpp).
+
+    File names are tried relative to the working directory, then to ``base`` (the solver's folder).
+    Without test nets, each ``test_iter`` tests the train net (in the TEST phase).
+    """
+    train, source = _train_net(param, base)
+    net_base = Path(source).resolve().parent if Path(source).exists() else base
+    tests: list[pb.NetParameter] = list(param.test_net_param)
+    tests += [cio.read_net(_resolve(t, base, "test_net")) for t in param.test_net]
+    if not tests and len(param.test_iter):
+        tests = [train] * len(param.test_iter)
+    if len(tests) != len(param.test_iter):
+        raise ConfigError(f"the solver has {len(tests)} test nets and {len(param.test_iter)} test_iter values; "
+                          "give one test_iter per test net")
+    if tests and param.test_interval <= 0:
+        raise ConfigError("test_interval must be positive when test_iter is given")
+    return SolverNets(train, tests, source, net_base)
 
 
 def learning_rate(param: pb.SolverParameter, iteration: int, current_step: int = 0) -> tuple[float, int]:

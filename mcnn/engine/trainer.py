@@ -11,33 +11,34 @@ iteration number and ``random_seed``, so a run resumed from ``<prefix>_iter_N.so
 ends with exactly the weights of an uninterrupted run (Caffe restarts its data cursor); and
 a non-finite loss stops training without writing a snapshot, so the last snapshot on disk
 is the last good one.
+
+Snapshots are written and read by :mod:`mcnn.engine.snapshots`, signals are handled by
+:mod:`mcnn.engine.signals`, and the collectives of a data-parallel run live in
+:mod:`mcnn.engine.distributed`.
 """
 
 from __future__ import annotations
 
 import collections
-import math
 import os
-import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import torch
 
 from mcnn.caffe import io as cio
+from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.engine import distributed, snapshots
 from mcnn.engine.data import DataFeed, batches
 from mcnn.engine.glog import GlogWriter
 from mcnn.engine.net import Net
-from mcnn.engine.solver import Updater, learning_rate, solver_type
+from mcnn.engine.signals import SignalRequests
+from mcnn.engine.solver import Updater, learning_rate, solver_nets, solver_type
 from mcnn.errors import ConfigError, TrainingError
-
-ACTIONS = ("stop", "snapshot", "none")
-
 
 
 @dataclass
@@ -69,17 +70,6 @@ class TrainResult:
     last_test: dict[str, float]
 
 
-def _resolve(path: str, base: Path, what: str) -> Path:
-    """A path from a solver/net file: relative to the working directory (Caffe), else to ``base``."""
-    p = Path(path)
-    if p.exists():
-        return p
-    if not p.is_absolute() and (base / p).exists():
-        return base / p
-    where = "" if p.is_absolute() else f" (looked relative to {Path.cwd()} and {base})"
-    raise ConfigError(f"{what} {path!r} not found{where}")
-
-
 class Trainer:
     """One solver run (one process of a data-parallel run when ``options.world`` > 1)."""
 
@@ -90,14 +80,14 @@ class Trainer:
         self.log = log or GlogWriter(enabled=self.root)
         if isinstance(solver, pb.SolverParameter):
             self.param, self.base = solver, Path.cwd()
+            self.solver_file: str | None = None
         else:
             self.param, self.base = cio.read_solver(solver), Path(solver).resolve().parent
             self.solver_file = str(solver)
         p = self.param
         self.type = solver_type(p)
-        for action in (self.options.sigint_effect, self.options.sighup_effect):
-            if action not in ACTIONS:
-                raise ConfigError(f"signal effect must be one of {', '.join(ACTIONS)}, got {action!r}")
+        self.signals = SignalRequests(self.options.sigint_effect, self.options.sighup_effect,
+                                      self.options.rank, self.options.world)
         if self.options.snapshot and self.options.weights:
             raise ConfigError("give -snapshot to resume or -weights to fine-tune, not both")
         if p.snapshot_format == pb.SolverParameter.HDF5:
@@ -107,7 +97,9 @@ class Trainer:
         self.seed = p.random_seed if p.random_seed >= 0 else int(time.time() * 1000) % (2**31)
         self.device = torch.device(self.options.device)
         generator = torch.Generator().manual_seed(self.seed)
-        train_param, test_params = self._net_params()
+        nets = solver_nets(p, self.base)
+        self.net_source, self.net_base = nets.source, nets.base
+        train_param, test_params = nets.train, nets.tests
         self.train_feeds = self._feeds(train_param, pb.TRAIN)
         self.net = Net(train_param, pb.TRAIN, data_shapes=self._shapes(self.train_feeds), generator=generator,
                        device=self.device, source=self.net_source)
@@ -129,43 +121,16 @@ class Trainer:
         self.losses: collections.deque[float] = collections.deque(maxlen=max(1, p.average_loss))
         self.snapshots: list[Path] = []
         self.last_test: dict[str, float] = {}
-        self._requested: str | None = None
+        self._tick = (time.time(), 0)  # (wall time, iteration) of the last display line
         self._forward = self._make_forward()
-        self._ddp = None
         if self.options.world > 1:
-            self._setup_ddp()
+            # Every process starts from the root's weights, as Caffe broadcasts the root solver's net.
+            distributed.broadcast_weights(self.net.learnable())
 
     # -- construction ------------------------------------------------------------------
 
-    def _net_params(self) -> tuple[pb.NetParameter, list[pb.NetParameter]]:
-        p = self.param
-        if p.HasField("train_net_param"):
-            train, self.net_source = p.train_net_param, "train_net_param"
-        elif p.train_net:
-            path = _resolve(p.train_net, self.base, "train_net")
-            train, self.net_source = cio.read_net(path), str(path)
-        elif p.HasField("net_param"):
-            train, self.net_source = p.net_param, "net_param"
-        elif p.net:
-            path = _resolve(p.net, self.base, "solver net")
-            train, self.net_source = cio.read_net(path), str(path)
-        else:
-            raise ConfigError("the solver names no net (net, net_param, train_net or train_net_param)")
-        self.net_base = Path(self.net_source).resolve().parent if Path(self.net_source).exists() else self.base
-        tests: list[pb.NetParameter] = list(p.test_net_param)
-        tests += [cio.read_net(_resolve(t, self.base, "test_net")) for t in p.test_net]
-        if not tests and len(p.test_iter):
-            tests = [train] * len(p.test_iter)
-        if len(tests) != len(p.test_iter):
-            raise ConfigError(f"the solver has {len(tests)} test nets and {len(p.test_iter)} test_iter values; "
-                              "give one test_iter per test net")
-        if tests and p.test_interval <= 0:
-            raise ConfigError("test_interval must be positive when test_iter is given")
-        return train, tests
-
     def _feeds(self, net: pb.NetParameter, phase: int) -> list[DataFeed]:
-        from mcnn.caffe.netstate import filter_net
-
+        """One DataFeed per Data layer of ``net`` in ``phase``; training takes this process's share."""
         feeds = []
         for layer in filter_net(net, phase).layer:
             if layer.type == "Data":
@@ -199,15 +164,6 @@ class Trainer:
             return torch.compile(forward, dynamic=False)
         return forward
 
-    def _setup_ddp(self) -> None:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            raise ConfigError("a data-parallel run needs torch.distributed to be initialised (use tools/train.py)")
-        # Every process starts from the root's weights, as Caffe broadcasts the root solver's net.
-        for blob in self.net.learnable():
-            dist.broadcast(blob.tensor.data, src=0)
-
     # -- the loop ------------------------------------------------------------------------
 
     def _seed_iteration(self, iteration: int, sub: int) -> None:
@@ -221,14 +177,14 @@ class Trainer:
         if self.options.snapshot:
             self.restore(self.options.snapshot)
         stop_iter = self.options.iterations if self.options.iterations is not None else p.max_iter
-        previous = self._install_signals()
+        self.signals.install()
         try:
             self.step(stop_iter - self.iter)
         finally:
-            self._restore_signals(previous)
+            self.signals.restore()
         if p.snapshot_after_train and (not p.snapshot or self.iter % p.snapshot != 0):
             self.snapshot()
-        stopped = self._requested == "stop"
+        stopped = self.signals.requested == "stop"
         if stopped:
             self.log("Optimization stopped early.", "solver.cpp:306")
         else:
@@ -237,7 +193,7 @@ class Trainer:
                     loss = self._forward_train_batch(self.iter * max(1, p.iter_size), self.iter, 0)[0]
                 self._smooth(float(loss))
                 self.log(f"Iteration {self.iter}, loss = {self._smoothed():.6g}", "solver.cpp:310")
-            if p.test_interval and self.iter % p.test_interval == 0 and self.root:
+            if self._test_due():
                 self.test_all()
             self.log("Optimization Done.", "solver.cpp:316")
         return TrainResult(self.iter, list(self.snapshots), stopped, dict(self.last_test))
@@ -256,61 +212,81 @@ class Trainer:
         """Caffe's Solver::Step: ``iters`` iterations of test / forward-backward / update / snapshot."""
         p = self.param
         iter_size = max(1, p.iter_size)
-        start_iter, stop_iter = self.iter, self.iter + iters
+        stop_iter = self.iter + iters
         if iters <= 0:
             return
         loader = iter(batches(self.train_feeds, self.iter * iter_size, iters * iter_size, self.options.workers,
                               pin_memory=self.device.type == "cuda"))
-        bar = self._progress(start_iter, stop_iter)
-        tick, tick_iter = time.time(), self.iter
+        bar = self._progress(self.iter, stop_iter)
+        self._tick = (time.time(), self.iter)
         while self.iter < stop_iter:
             for blob in self.net.learnable():
                 blob.tensor.grad = None
-            if (p.test_interval and self.iter % p.test_interval == 0
-                    and (self.iter > 0 or p.test_initialization) and self.root):
+            if self._test_due() and (self.iter > 0 or p.test_initialization):
                 self.test_all()
-            if self._poll_action() == "stop":
+            if self.signals.poll() == "stop":
                 break
-            loss_sum = 0.0
-            blobs: dict[str, torch.Tensor] = {}
-            for sub in range(iter_size):
-                feeds = next(loader)
-                loss, blobs = self._forward_train_batch(0, self.iter, sub, feeds)
-                loss.backward()
-                self._allreduce_grads(sub == iter_size - 1)
-                loss_sum += float(loss.detach())
-            loss_value = loss_sum / iter_size
-            if not self._all_finite(loss_value):
-                last = str(self.snapshots[-1]) if self.snapshots else "none written in this run"
-                raise TrainingError(f"iteration {self.iter}: loss is {loss_value} (training diverged); stopped "
-                                    f"without a snapshot; last good snapshot: {last}. Lower base_lr or check the data")
-            self._smooth(loss_value)
-            if p.display and self.iter % p.display == 0:
-                now = time.time()
-                lapse = now - tick
-                per_s = (self.iter - tick_iter) / lapse if lapse > 0 and self.iter > tick_iter else 0.0
-                self.log(f"Iteration {self.iter} ({per_s:.6g} iter/s, {lapse:.4g}s/{p.display} iters), "
-                         f"loss = {self._smoothed():.6g}", "solver.cpp:243")
-                self._log_outputs("Train", self.net, {k: blobs[k].detach() for k in self.net.outputs})
-                tick, tick_iter = now, self.iter
+            blobs = self._forward_backward(loader, iter_size)
+            displayed = bool(p.display) and self.iter % p.display == 0
+            if displayed:
+                self._display(blobs)
             rate, self.current_step = learning_rate(p, self.iter, self.current_step)
-            if p.display and self.iter % p.display == 0:
+            if displayed:
                 self.log(f"Iteration {self.iter}, lr = {rate:.6g}", "sgd_solver.cpp:138")
             self.updater.apply(rate, self.iter)
             self.iter += 1
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{self._smoothed():.4g}", lr=f"{rate:.3g}")
-            action = self._poll_action()
-            if (p.snapshot and self.iter % p.snapshot == 0) or action == "snapshot":
-                self.snapshot()
-                self._requested = None if action == "snapshot" else self._requested
-            if action == "stop":
+            if self._snapshot_or_stop():
                 break
         if bar is not None:
             bar.close()
 
     # -- pieces of the loop --------------------------------------------------------------
+
+    def _test_due(self) -> bool:
+        """Whether the test nets run at this iteration (every ``test_interval``, root process only)."""
+        return bool(self.param.test_interval) and self.iter % self.param.test_interval == 0 and self.root
+
+    def _forward_backward(self, loader: Iterator[dict[str, torch.Tensor]], iter_size: int) -> dict[str, torch.Tensor]:
+        """``iter_size`` forward/backward passes accumulating gradients; returns the last pass's blobs.
+
+        Records the mean loss for smoothing; :class:`TrainingError` if it is not finite on some process.
+        """
+        loss_sum = 0.0
+        blobs: dict[str, torch.Tensor] = {}
+        for sub in range(iter_size):
+            loss, blobs = self._forward_train_batch(0, self.iter, sub, next(loader))
+            loss.backward()
+            if sub == iter_size - 1:
+                distributed.average_gradients(self.net.learnable(), self.options.world)
+            loss_sum += float(loss.detach())
+        loss_value = loss_sum / iter_size
+        if not distributed.all_finite(loss_value, self.options.world):
+            last = str(self.snapshots[-1]) if self.snapshots else "none written in this run"
+            raise TrainingError(f"iteration {self.iter}: loss is {loss_value} (training diverged); stopped "
+                                f"without a snapshot; last good snapshot: {last}. Lower base_lr or check the data")
+        self._smooth(loss_value)
+        return blobs
+
+    def _display(self, blobs: dict[str, torch.Tensor]) -> None:
+        """Log the speed, the smoothed loss and the train net outputs (Caffe's display lines)."""
+        now = time.time()
+        tick, tick_iter = self._tick
+        lapse = now - tick
+        per_s = (self.iter - tick_iter) / lapse if lapse > 0 and self.iter > tick_iter else 0.0
+        self.log(f"Iteration {self.iter} ({per_s:.6g} iter/s, {lapse:.4g}s/{self.param.display} iters), "
+                 f"loss = {self._smoothed():.6g}", "solver.cpp:243")
+        self._log_outputs("Train", self.net, {k: blobs[k].detach() for k in self.net.outputs})
+        self._tick = (now, self.iter)
+
+    def _snapshot_or_stop(self) -> bool:
+        """Snapshot when due or requested by a signal; True when a signal asks to stop."""
+        action = self.signals.poll()
+        if (self.param.snapshot and self.iter % self.param.snapshot == 0) or action == "snapshot":
+            self.snapshot()
+        return action == "stop"
 
     def _smooth(self, loss: float) -> None:
         self.losses.append(loss)
@@ -370,112 +346,18 @@ class Trainer:
     # -- snapshots ---------------------------------------------------------------------
 
     def snapshot_paths(self, iteration: int | None = None) -> tuple[Path, Path]:
-        """Caffe's names: ``<prefix>_iter_<N>.caffemodel`` and ``.solverstate``."""
-        n = self.iter if iteration is None else iteration
-        prefix = self.param.snapshot_prefix or (Path(self.solver_file).with_suffix("").as_posix()
-                                                 if hasattr(self, "solver_file") else "snapshot")
-        return Path(f"{prefix}_iter_{n}.caffemodel"), Path(f"{prefix}_iter_{n}.solverstate")
+        """Caffe's names: ``<prefix>_iter_<N>.caffemodel`` and ``.solverstate`` (N: the current iteration)."""
+        return snapshots.snapshot_paths(self.param, self.iter if iteration is None else iteration, self.solver_file)
 
     def snapshot(self) -> tuple[Path, Path] | None:
         """Write the weights and the solver state (root process only)."""
         if not self.root:
             return None
-        model_path, state_path = self.snapshot_paths()
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log(f"Snapshotting to binary proto file {model_path}", "solver.cpp:464")
-        cio.write_caffemodel(model_path, self.net.to_caffemodel())
-        state = pb.SolverState(iter=self.iter, learned_net=str(model_path), current_step=self.current_step)
-        for h in self.updater.history:
-            state.history.append(cio.array_to_blob(h.detach().cpu().numpy()))
-        self.log(f"Snapshotting solver state to binary proto file {state_path}", "sgd_solver.cpp:284")
-        cio.write_solverstate(state_path, state)
-        self.snapshots.append(model_path)
-        return model_path, state_path
+        paths = self.snapshot_paths()
+        snapshots.write_snapshot(paths, self.net, self.updater, self.iter, self.current_step, self.log)
+        self.snapshots.append(paths[0])
+        return paths
 
     def restore(self, path: str | os.PathLike[str]) -> None:
         """Resume from a ``.solverstate`` (and the caffemodel it names)."""
-        state_path = Path(path)
-        self.log(f"Restoring previous solver status from {state_path}", "sgd_solver.cpp:303")
-        state = cio.read_solverstate(state_path)
-        if state.learned_net:
-            model = Path(state.learned_net)
-            if not model.exists() and (state_path.parent / model.name).exists():
-                model = state_path.parent / model.name
-            if not model.exists():
-                raise TrainingError(f"{state_path}: the weights it names, {state.learned_net}, do not exist")
-            self.net.load_weights(model)
-        try:
-            self.updater.load_history([torch.from_numpy(cio.blob_to_array(b)) for b in state.history])
-        except ConfigError as exc:
-            raise TrainingError(f"{state_path}: {exc}") from None
-        self.iter = state.iter
-        self.current_step = state.current_step
-
-    # -- signals and processes -----------------------------------------------------------
-
-    def _install_signals(self) -> dict[int, object]:
-        previous: dict[int, object] = {}
-        if self.options.rank != 0 and self.options.world > 1:
-            return previous
-
-        def handler(effect: str) -> Callable[[int, FrameType | None], None]:
-            def on_signal(signum: int, frame: FrameType | None) -> None:
-                if effect != "none":
-                    self._requested = effect
-            return on_signal
-
-        try:
-            for sig, effect in ((signal.SIGINT, self.options.sigint_effect),
-                                (signal.SIGTERM, self.options.sigint_effect),
-                                (signal.SIGHUP, self.options.sighup_effect)):
-                previous[sig] = signal.signal(sig, handler(effect))
-        except ValueError:  # not the main thread
-            pass
-        return previous
-
-    @staticmethod
-    def _restore_signals(previous: dict[int, object]) -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)  # type: ignore[arg-type]
-
-    def _poll_action(self) -> str | None:
-        action = self._requested
-        if self.options.world > 1:
-            import torch.distributed as dist
-
-            code = torch.tensor([ACTIONS.index(action) + 1 if action else 0], dtype=torch.int64)
-            dist.broadcast(code, src=0)
-            action = ACTIONS[int(code) - 1] if int(code) else None
-            self._requested = action
-        if action == "snapshot":
-            self._requested = None
-            return "snapshot"
-        return action
-
-    def _all_finite(self, loss: float) -> bool:
-        finite = math.isfinite(loss)
-        if self.options.world > 1:
-            import torch.distributed as dist
-
-            flag = torch.tensor([0 if finite else 1], dtype=torch.int64)
-            dist.all_reduce(flag)
-            finite = int(flag) == 0
-        return finite
-
-    def _allreduce_grads(self, last: bool) -> None:
-        """Average gradients over processes once per iteration (Caffe divides by the solver count)."""
-        if self.options.world <= 1 or not last:
-            return
-        import torch.distributed as dist
-
-        grads = [b.tensor.grad if b.tensor.grad is not None else torch.zeros_like(b.tensor)
-                 for b in self.net.learnable()]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.options.world
-        offset = 0
-        for blob, g in zip(self.net.learnable(), grads, strict=True):
-            n = g.numel()
-            blob.tensor.grad = flat[offset:offset + n].view_as(blob.tensor).clone()
-            offset += n
-
+        self.iter, self.current_step = snapshots.restore_snapshot(path, self.net, self.updater, self.log)

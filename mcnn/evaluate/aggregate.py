@@ -39,6 +39,7 @@ class Treatment:
 
     @property
     def key(self) -> tuple[str, float]:
+        """(compound, concentration)."""
         return (self.compound, self.concentration)
 
 

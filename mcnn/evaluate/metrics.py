@@ -53,6 +53,7 @@ class RepeatStats:
     mad: float
 
     def as_dict(self) -> dict[str, float]:
+        """The fields as a dict (n, mean, sd, median, mad)."""
         return asdict(self)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,29 @@ from mcnn.fsutil import atomic_write_text
 from mcnn.tables import write_table
 
 PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class SplitRun:
+    """How one split of a reproduction ran: the keys metrics.json holds beside the image metrics.
+
+    Sizes are images, ``seconds`` the wall time of the attempt that finished the split;
+    ``profiling`` (BBBC021 only) lists the NSC/NSCB neighbour of each held-out treatment.
+    """
+
+    split: str
+    arch: str
+    engine: str
+    hardware: str
+    train_size: int
+    test_size: int
+    iterations: int
+    profiling: dict[str, object] | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """The metrics.json keys in order (``profiling`` only when set)."""
+        return {k: v for k, v in asdict(self).items() if k != "profiling" or v is not None}
 
 
 def _nan_to_none(value: float) -> float | None:

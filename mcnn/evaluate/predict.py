@@ -8,7 +8,9 @@ probabilities and, optionally, a feature vector (the input of the final classifi
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +71,7 @@ class Backend:
     """Runs a deploy net on batches: ``forward(batch, blobs) -> {blob: array}``."""
 
     def forward(self, batch: np.ndarray, blobs: Sequence[str]) -> dict[str, np.ndarray]:
+        """The named ``blobs`` after a forward pass of ``batch`` (N x C x H x W, preprocessed, float32)."""
         raise NotImplementedError
 
 
@@ -82,6 +85,7 @@ class EngineBackend(Backend):
         self._models: dict[tuple[str, ...], object] = {}
 
     def forward(self, batch: np.ndarray, blobs: Sequence[str]) -> dict[str, np.ndarray]:
+        """See :meth:`Backend.forward`; one traced model per set of requested blobs."""
         from mcnn.engine.inference import InferenceModel
 
         key = tuple(blobs)
@@ -108,6 +112,7 @@ class PycaffeBackend(Backend):
         self.input = self.net.inputs[0]
 
     def forward(self, batch: np.ndarray, blobs: Sequence[str]) -> dict[str, np.ndarray]:
+        """See :meth:`Backend.forward`; the input blob is reshaped to the batch, as pycaffe users do."""
         self.net.blobs[self.input].reshape(*batch.shape)
         self.net.blobs[self.input].data[...] = batch
         self.net.forward()
@@ -246,3 +251,10 @@ def run_model(model: PathLike, weights: PathLike, lmdb: PathLike, *, index: Path
         bar.close()
     rows, columns = prediction_rows(predictions, classes, table)
     return ModelRun(rows=rows, columns=columns, classes=list(classes), predictions=predictions)
+
+
+def run_model_args(args: argparse.Namespace, with_features: bool = False) -> ModelRun:
+    """:func:`run_model` with the options of :func:`mcnn.cli.add_model_arguments` (a progress bar on a terminal)."""
+    return run_model(args.model, args.weights, args.lmdb, index=args.index, labels=args.labels,
+                     train_val=args.train_val, batch_size=args.batch, engine=args.engine, gpu=args.gpu,
+                     with_features=with_features, progress=not args.quiet and sys.stderr.isatty())

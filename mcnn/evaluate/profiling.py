@@ -31,6 +31,7 @@ class NeighbourResult:
 
     @property
     def correct(self) -> bool:
+        """Whether the nearest neighbour has the query's MoA."""
         return self.neighbour.moa == self.query.moa
 
 

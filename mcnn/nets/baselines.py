@@ -34,7 +34,7 @@ def _adaptation(data: DataSpec, reference_crop: int) -> list[str]:
     ]
 
 
-@register_net
+@register_net(crop=ALEXNET_CROP, order=1)
 def alexnet(data: DataSpec, deploy: bool = False, name: str = "AlexNet") -> BuiltNet:
     """BVLC AlexNet (Krizhevsky et al. 2012, Caffe's ``bvlc_alexnet``) for ``data``."""
     b = NetBuilder(name, data, deploy)
@@ -117,7 +117,7 @@ def _googlenet_final_hw(input_hw: tuple[int, int]) -> tuple[int, int]:
     return hw
 
 
-@register_net
+@register_net(crop=GOOGLENET_CROP, order=2)
 def googlenet(data: DataSpec, deploy: bool = False, name: str = "GoogLeNet") -> BuiltNet:
     """BVLC GoogLeNet (Szegedy et al. 2015, Caffe's ``bvlc_googlenet``) for ``data``."""
     b = NetBuilder(name, data, deploy)

@@ -13,11 +13,10 @@ from pathlib import Path
 from mcnn.caffe.io import format_prototxt
 from mcnn.fsutil import atomic_write_text
 from mcnn.nets.presets import PRESETS, data_spec_for
-from mcnn.nets.registry import build_net
+from mcnn.nets.registry import build_net, list_nets
 from mcnn.nets.solver import SolverOptions, build_solver
 from mcnn.nets.spec import DataSpec
 
-ARCHS = ("mcnn", "alexnet", "googlenet")
 HEADER_WIDTH = 96
 REGENERATE_COMMAND = "make prototxt"
 
@@ -53,12 +52,12 @@ def write_texts(files: dict[Path, str]) -> list[Path]:
 def committed_files(root: Path) -> dict[Path, str]:
     """Every committed net and solver file (path under ``root`` -> text).
 
-    For each preset and architecture: ``prototxt/<preset>/<arch>_{train_val,deploy}.prototxt``
+    For each preset and registered architecture: ``prototxt/<preset>/<arch>_{train_val,deploy}.prototxt``
     and ``solvers/<preset>/<arch>.prototxt``.
     """
     files: dict[Path, str] = {}
     for preset in PRESETS.values():
-        for arch in ARCHS:
+        for arch in list_nets():
             data = data_spec_for(preset, arch)
             net_dir = Path("prototxt") / preset.name
             header = [

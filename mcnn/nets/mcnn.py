@@ -61,6 +61,7 @@ class McnnOptions:
         return tuple(table.get(s, 64) for s in self.scales)
 
     def validate(self) -> None:
+        """Raise :class:`ConfigError` for inconsistent options (scales, widths, filler, dropout)."""
         scales = self.scales
         if not scales:
             raise ConfigError("--scales needs at least one scale")
@@ -123,7 +124,7 @@ def _weight_filler(kind: str) -> dict[str, object]:
     return {"type": kind}
 
 
-@register_net
+@register_net(order=0)
 def mcnn(data: DataSpec, deploy: bool = False, name: str = "M-CNN", **options: object) -> BuiltNet:
     """Build the M-CNN for ``data``; ``options`` are :class:`McnnOptions` fields."""
     opts = McnnOptions(**options)  # type: ignore[arg-type]

@@ -50,6 +50,7 @@ class SolverOptions:
     iter_size: int = 1
 
     def validate(self) -> None:
+        """Raise :class:`ConfigError` for an option out of range (one line naming the flag)."""
         if self.epochs <= 0:
             raise ConfigError(f"--epochs must be positive, got {self.epochs}")
         if self.type not in SOLVER_TYPES:

@@ -54,10 +54,12 @@ class NetSummary:
 
     @property
     def params(self) -> int:
+        """Learnable parameters of the whole net."""
         return sum(r.params for r in self.rows)
 
     @property
     def macs(self) -> int:
+        """Multiply-accumulates of one forward pass of one image."""
         return sum(r.macs for r in self.rows)
 
     @property
@@ -67,10 +69,12 @@ class NetSummary:
 
     @property
     def conv_layers(self) -> int:
+        """Number of Convolution layers."""
         return sum(r.type == "Convolution" for r in self.rows)
 
     @property
     def fc_layers(self) -> int:
+        """Number of InnerProduct (fully connected) layers."""
         return sum(r.type == "InnerProduct" for r in self.rows)
 
     def format(self) -> str:

@@ -20,8 +20,19 @@ from typing import Any
 
 from mcnn.errors import DatasetLayoutError
 
+#: The names of the prepared layout (docs/formats.md), relative to ``OUT``.
 DATASET_JSON = "dataset.json"
 SPLITS = "splits"
+#: Class names, one a line, line i = label i.
+LABELS = "labels.txt"
+#: The per-plate negative-control statistics of ``--norm-scope plate-dmso``.
+NORMALIZATION = "normalization.json"
+#: The bad inputs left out with ``--skip-bad`` (CSV: file, problem).
+BAD_REPORT = "bad_inputs.csv"
+#: The options the outputs were written with; a re-run must use the same.
+STATE = ".prepare.json"
+#: Links in ``OUT`` to the first split's files.
+LINKS = ("train_lmdb", "test_lmdb", "mean.binaryproto")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Train/test splits of the paper's protocols.
+"""Split assignment: which labelled field goes to the training and which to the test set, per protocol.
+
+How many images a per-class split holds out is :func:`mcnn.setsizes.holdout_count` (the one
+holdout rule, shared with the solver builder's set sizes); this module draws which ones.
 
 - ``cv``: per class, a random 10 % of the images (``mcnn.setsizes.holdout_count``: round half up,
   at least one while the class keeps one for training) go to the test set, the rest to training;

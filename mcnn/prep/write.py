@@ -9,7 +9,6 @@ when its LMDB folder exists; a killed run leaves only temporary names, which the
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ from mcnn.caffe.datum import LmdbWriter, array_to_datum, record_key
 from mcnn.caffe.io import write_binaryproto
 from mcnn.datasets.base import Field
 from mcnn.fsutil import temporary_sibling
+from mcnn.tables import RowWriter
 
 #: Test hook: after this many records (all units together) the process kills itself with SIGKILL,
 #: leaving the partial state of a crashed conversion. 0 = off.
@@ -92,8 +92,7 @@ class UnitWriter:
         self._writer = LmdbWriter(lmdb_path, commit_every=commit_every(record_bytes))
         self._tmp_index = temporary_sibling(index)
         self._index_handle = open(self._tmp_index, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in finish/abort)
-        self._csv = csv.writer(self._index_handle, lineterminator="\n")
-        self._csv.writerow(index_header(columns, channels))
+        self._rows = RowWriter(self._index_handle, index_header(columns, channels))
         self._tmp_list = temporary_sibling(listfile) if listfile else None
         self._list_handle = (open(self._tmp_list, "w", encoding="utf-8")  # noqa: SIM115 (closed in finish/abort)
                              if self._tmp_list else None)
@@ -107,7 +106,7 @@ class UnitWriter:
         self._writer.put(key, array_to_datum(rec.image, rec.label))
         name = self.classes[rec.label] if rec.label >= 0 else ""
         meta = [rec.field.meta.get(c, "") for c in self.columns]
-        self._csv.writerow([key.decode(), rec.label, name, *meta, *rec.field.files, rec.transform])
+        self._rows.row([key.decode(), rec.label, name, *meta, *rec.field.files, rec.transform])
         if self._list_handle is not None and rec.transform == "none":
             self._list_handle.write(f"{rec.field.files[0]} {rec.label}\n")
         if self.mean is not None:

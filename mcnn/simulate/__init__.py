@@ -1,15 +1,27 @@
-"""Phenotype simulator: plate-based two-channel fluorescence screens with planted phenotypes and known EC50s.
+"""Synthetic images: the phenotype simulator (plate screens with planted phenotypes and known EC50s)
+and the look-alikes of the eight datasets' downloads.
+
+The phenotype simulator:
 
 - :mod:`mcnn.simulate.config`: :class:`ScreenConfig`, :class:`Compound`, :class:`Appearance`, presets.
-- :mod:`mcnn.simulate.hill`: the Hill curve giving the fraction of cells that show a phenotype.
+- :mod:`mcnn.simulate.hill`: the Hill curve giving the fraction of cells that show a phenotype (also
+  the planted dose response of the look-alikes).
 - :mod:`mcnn.simulate.cells`: per-cell phenotype states and geometry of one field (pure).
 - :mod:`mcnn.simulate.render`: one field rendered to a (2, H, W) uint16 image and label masks (pure).
 - :mod:`mcnn.simulate.layout`: the plate map (wells, controls, dilution series) and its fields.
 - :mod:`mcnn.simulate.screen`: :func:`simulate_screen` writes the layout of ``docs/formats.md``.
 - :mod:`mcnn.simulate.measure`: per-cell image statistics that check the planted phenotypes.
-- :mod:`mcnn.simulate.preview`: RGB preview montages; :mod:`mcnn.simulate.cli`: the command line.
+- :mod:`mcnn.simulate.preview`: RGB preview montages.
 
-User guide: ``docs/simulator.md``.
+Shared by both renderers: :mod:`mcnn.simulate.draw`, the drawing primitives (pixel boxes, ellipse
+frames, soft edges, Gaussian spots, smooth noise, float-to-integer pixels).
+
+The look-alikes (:mod:`mcnn.simulate.lookalikes`): :mod:`~mcnn.simulate.lookalikes.render` draws a
+field of cells from a :class:`~mcnn.simulate.lookalikes.render.Look`, :mod:`~mcnn.simulate.lookalikes.looks`
+holds the looks per class or dose; one module per dataset writes its download layout.
+
+The command line is ``tools/simulate.py`` (also ``data_prep/synthesize.py simulate``). User guide:
+``docs/simulator.md``.
 """
 
 from mcnn.simulate.cells import Cell, FieldState, draw_cell, sample_field

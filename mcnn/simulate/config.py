@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mcnn.errors import ConfigError
 
@@ -132,6 +134,18 @@ class ScreenConfig:
 
     def validate(self) -> ScreenConfig:
         """Raise :class:`ConfigError` naming the first invalid field; return ``self`` otherwise."""
+        self._check_image()
+        self._check_phenotypes()
+        for name, valid, message in _FIELD_RULES:
+            value = getattr(self, name)
+            if not valid(value):
+                raise ConfigError(message.format(name=name, value=value))
+        self._check_concentrations()
+        self._check_compounds()
+        self._check_capacity()
+        return self
+
+    def _check_image(self) -> None:
         if self.height < 32 or self.width < 32:
             raise ConfigError(f"image size must be at least 32x32 pixels, got {self.height}x{self.width}")
         if len(self.channels) != 2 or len(set(self.channels)) != 2:
@@ -141,6 +155,8 @@ class ScreenConfig:
         _check_name(self.plate_prefix, "plate prefix")
         if not (self.cells_per_field >= 0 and math.isfinite(self.cells_per_field)):
             raise ConfigError(f"cells_per_field must be a non-negative number, got {self.cells_per_field!r}")
+
+    def _check_phenotypes(self) -> None:
         if not self.phenotypes:
             raise ConfigError("at least one phenotype is needed")
         for name in self.phenotypes:
@@ -148,24 +164,16 @@ class ScreenConfig:
                 raise ConfigError(f"unknown phenotype {name!r}; choose from {', '.join(PHENOTYPES)}")
         if len(set(self.phenotypes)) != len(self.phenotypes):
             raise ConfigError(f"phenotypes listed twice: {self.phenotypes}")
-        for key in ("plates", "sites", "replicates"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("negative_control_wells", "positive_control_wells"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{key} must not be negative, got {getattr(self, key)}")
-        if self.plate_format not in PLATE_FORMATS:
-            raise ConfigError(f"plate_format must be one of {sorted(PLATE_FORMATS)}, got {self.plate_format}")
-        for key in ("positive_control_concentration", "positive_control_ec50", "positive_control_slope"):
-            value = getattr(self, key)
-            if not (value > 0 and math.isfinite(value)):
-                raise ConfigError(f"{key} must be a positive number, got {value!r}")
+
+    def _check_concentrations(self) -> None:
         if self.compounds and not self.concentrations:
             raise ConfigError("compounds need at least one concentration")
-        if any(not (c > 0 and math.isfinite(c)) for c in self.concentrations):
+        if not all(map(_positive, self.concentrations)):
             raise ConfigError(f"concentrations must be positive numbers of µM, got {self.concentrations}")
         if len(set(self.concentrations)) != len(self.concentrations):
             raise ConfigError(f"concentrations listed twice: {self.concentrations}")
+
+    def _check_compounds(self) -> None:
         names = {DMSO, *(self.positive_control_name(p) for p in self.phenotypes)}
         for compound in self.compounds:
             _check_name(compound.name, "compound")
@@ -175,17 +183,18 @@ class ScreenConfig:
             if compound.phenotype not in self.phenotypes:
                 raise ConfigError(f"compound {compound.name!r}: phenotype {compound.phenotype!r} is not among "
                                   f"the simulated phenotypes {self.phenotypes}")
-            if not (compound.ec50 > 0 and math.isfinite(compound.ec50)):
+            if not _positive(compound.ec50):
                 raise ConfigError(f"compound {compound.name!r}: EC50 must be a positive number of µM")
-            if not (compound.hill_slope > 0 and math.isfinite(compound.hill_slope)):
+            if not _positive(compound.hill_slope):
                 raise ConfigError(f"compound {compound.name!r}: Hill slope must be positive")
+
+    def _check_capacity(self) -> None:
         rows, cols = PLATE_FORMATS[self.plate_format]
         needed = self.wells_per_plate()
         if max(needed) > rows * cols:
             raise ConfigError(
                 f"plate {self.plate_name(needed.index(max(needed)))} needs {max(needed)} wells but a "
                 f"{self.plate_format}-well plate has {rows * cols}; use more plates, fewer wells or plate_format 384")
-        return self
 
     def wells_per_plate(self) -> list[int]:
         """Number of wells used on each plate (controls plus the treatment replicates placed there)."""
@@ -198,6 +207,24 @@ class ScreenConfig:
     def to_dict(self) -> dict:
         """JSON-ready dictionary of every field (tuples become lists)."""
         return dataclasses.asdict(self)
+
+
+def _positive(value: float) -> bool:
+    """Whether ``value`` is a positive finite number."""
+    return value > 0 and math.isfinite(value)
+
+
+#: Range checks of the numeric fields of :class:`ScreenConfig`, in the order they are checked:
+#: (field, test, message; ``{name}`` and ``{value}`` are filled in).
+_FIELD_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    *((name, lambda v: v >= 1, "{name} must be at least 1, got {value}") for name in ("plates", "sites", "replicates")),
+    *((name, lambda v: v >= 0, "{name} must not be negative, got {value}")
+      for name in ("negative_control_wells", "positive_control_wells")),
+    ("plate_format", lambda v: v in PLATE_FORMATS,
+     "{name} must be one of " + str(sorted(PLATE_FORMATS)) + ", got {value}"),
+    *((name, _positive, "{name} must be a positive number, got {value!r}")
+      for name in ("positive_control_concentration", "positive_control_ec50", "positive_control_slope")),
+)
 
 
 def _check_name(name: str, what: str) -> None:

@@ -7,7 +7,6 @@ comparable within a montage.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ import tifffile
 
 from mcnn.errors import ConfigError
 from mcnn.figures import save_figure
+from mcnn.tables import read_table
 
 
 def channel_ranges(images: Sequence[np.ndarray], low: float = 1.0, high: float = 99.8) -> np.ndarray:
@@ -55,11 +55,9 @@ def _read_screen(screen: Path) -> tuple[list[dict[str, str]], list[str]]:
     metadata = screen / "metadata.csv"
     if not metadata.is_file():
         raise ConfigError(f"{screen}: no metadata.csv (not a simulated screen?)")
-    with open(metadata, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    channels = [name[len("Image_FileName_"):] for name in (rows[0] if rows else {}) if
-                name.startswith("Image_FileName_")]
-    return rows, channels
+    table = read_table(metadata)
+    channels = [name[len("Image_FileName_"):] for name in table.columns if name.startswith("Image_FileName_")]
+    return list(table.rows), channels
 
 
 def _load(screen: Path, row: dict[str, str], channels: list[str]) -> np.ndarray:

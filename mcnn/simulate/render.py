@@ -9,7 +9,8 @@ Image model, per channel ``c`` (0: nuclear stain, 1: cytoplasmic marker) and pix
 ``signal`` is the sum over cells of soft-edged (about 1 px) nucleus and cell-body masks times
 their intensities, a smooth multiplicative texture (chromatin sd 1.2 px, cytoplasm sd 3 px),
 the cytoplasm thinning towards the cell edge, and the Gaussian spots; ``illumination`` is a linear
-gradient times a radial vignetting.
+gradient times a radial vignetting. The drawing primitives (boxes, ellipse frames, soft edges, spots,
+textures, the uint16 mapping) are those of :mod:`mcnn.simulate.draw`, shared with the look-alikes.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-from scipy.special import expit
 
 from mcnn.simulate.cells import Cell
 from mcnn.simulate.config import Appearance
+from mcnn.simulate.draw import box_around, gaussian, logistic_edge, pixel_grid, rotate, smooth_noise, sub_box, to_dtype
 
 #: Edge width (px) of the soft masks: the logistic falls from 0.73 to 0.27 over 2 edge widths.
 EDGE = 0.5
@@ -87,19 +87,12 @@ class RenderedField:
     nucleus_labels: np.ndarray
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
-    std = float(field.std())
-    return field / std if std > 0 else field
-
-
 def _normalized_radius(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, angle: float, a: float, b: float,
                        shape: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
     """Elliptic radius (1 on the wavy outline) and the approximate distance (px) inside the outline."""
     dx, dy = xx - cx, yy - cy
-    c, s = math.cos(angle), math.sin(angle)
-    u = (dx * c + dy * s) / a
-    v = (-dx * s + dy * c) / b
+    u, v = rotate(dx, dy, math.cos(angle), math.sin(angle))
+    u, v = u / a, v / b
     r = np.hypot(u, v)
     if shape:
         # cos(k theta - phase) from cos(theta) = u / r and sin(theta) = v / r by the angle-addition
@@ -118,27 +111,6 @@ def _normalized_radius(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, ang
     return r, outline - rho
 
 
-def _bbox(cx: float, cy: float, reach: float, height: int, width: int) -> tuple[slice, slice] | None:
-    y0, y1 = max(0, math.floor(cy - reach)), min(height, math.ceil(cy + reach) + 1)
-    x0, x1 = max(0, math.floor(cx - reach)), min(width, math.ceil(cx + reach) + 1)
-    if y0 >= y1 or x0 >= x1:
-        return None
-    return slice(y0, y1), slice(x0, x1)
-
-
-def _grid(box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
-    """Open grid of ``box``: row coordinates (h, 1) and column coordinates (1, w), float32."""
-    rows = np.arange(box[0].start, box[0].stop, dtype=np.float32)
-    cols = np.arange(box[1].start, box[1].stop, dtype=np.float32)
-    return rows[:, None], cols[None, :]
-
-
-def _inner(box: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
-    """``box`` in the coordinates of ``outer`` (which must contain it)."""
-    return (slice(box[0].start - outer[0].start, box[0].stop - outer[0].start),
-            slice(box[1].start - outer[1].start, box[1].stop - outer[1].start))
-
-
 def render_signal(cells: Sequence[Cell], height: int, width: int, appearance: Appearance,
                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Noise-free cell signal (2, H, W) float32 (ADU above background) and the two label images.
@@ -150,33 +122,34 @@ def render_signal(cells: Sequence[Cell], height: int, width: int, appearance: Ap
     nucleus_labels = np.zeros((height, width), dtype=np.int32)
     best = np.full((height, width), np.inf, dtype=np.float32)
     if rng is not None and appearance.nuisance and appearance.texture > 0:
-        chromatin = 1.0 + appearance.texture * _smooth_noise(rng, (height, width), 1.2)
-        cytoplasm_texture = 1.0 + appearance.texture * _smooth_noise(rng, (height, width), 3.0)
+        chromatin = 1.0 + appearance.texture * smooth_noise(rng, (height, width), 1.2, mode="wrap", centre=False)
+        cytoplasm_texture = 1.0 + appearance.texture * smooth_noise(rng, (height, width), 3.0, mode="wrap",
+                                                                    centre=False)
         np.clip(chromatin, 0.2, None, out=chromatin)
         np.clip(cytoplasm_texture, 0.2, None, out=cytoplasm_texture)
     else:
         chromatin = cytoplasm_texture = np.ones((height, width), dtype=np.float32)
     for index, cell in enumerate(cells, start=1):
-        box = _bbox(cell.x, cell.y, cell.a * 1.3 + 2.5, height, width)
+        box = box_around(cell.x, cell.y, cell.a * 1.3 + 2.5, height, width)
         if box is None:
             continue
-        yy, xx = _grid(box)
+        yy, xx = pixel_grid(box)
         r_cell, d_cell = _normalized_radius(xx, yy, cell.x, cell.y, cell.angle, cell.a, cell.b, cell.shape)
-        body = expit(d_cell * (1.0 / EDGE))
+        body = logistic_edge(d_cell, EDGE)
         # The nucleus on its own, smaller box (inside the cell's box: the nucleus lies in the body).
         nx, ny = cell.x + cell.nuc_dx, cell.y + cell.nuc_dy
         nucleus = np.zeros_like(body)
         dome = np.zeros_like(body)
         nucleus_mask = np.zeros(body.shape, dtype=bool)
-        nbox = _bbox(nx, ny, cell.nuc_a * 1.2 + 2.5, height, width)
+        nbox = box_around(nx, ny, cell.nuc_a * 1.2 + 2.5, height, width)
         if nbox is not None:
             nbox = (slice(max(nbox[0].start, box[0].start), min(nbox[0].stop, box[0].stop)),
                     slice(max(nbox[1].start, box[1].start), min(nbox[1].stop, box[1].stop)))
-            inner = _inner(nbox, box)
-            nyy, nxx = _grid(nbox)
+            inner = sub_box(nbox, box)
+            nyy, nxx = pixel_grid(nbox)
             r_nuc, d_nuc = _normalized_radius(nxx, nyy, nx, ny, cell.nuc_angle, cell.nuc_a, cell.nuc_b,
                                               cell.nuc_shape)
-            nucleus[inner] = expit(d_nuc * (1.0 / EDGE))
+            nucleus[inner] = logistic_edge(d_nuc, EDGE)
             dome[inner] = nucleus[inner] * (0.75 + 0.25 * np.maximum(1.0 - r_nuc * r_nuc, 0.0))
             nucleus_mask[inner] = r_nuc < 1.0
         # Cytoplasmic marker: cytoplasm (thinner towards the edge) plus nuc_ratio times it in the nucleus.
@@ -185,12 +158,12 @@ def render_signal(cells: Sequence[Cell], height: int, width: int, appearance: Ap
         cyto *= cytoplasm_texture[box]
         for dx, dy, sigma, peak in cell.spots:
             sx, sy = cell.x + dx, cell.y + dy
-            sbox = _bbox(sx, sy, 3.0 * sigma + 1.0, height, width)
+            sbox = box_around(sx, sy, 3.0 * sigma + 1.0, height, width)
             if sbox is None:
                 continue
-            syy, sxx = _grid(sbox)
-            spot = peak * np.exp(((sxx - sx) ** 2 + (syy - sy) ** 2) * (-0.5 / sigma**2))
-            target = _inner(sbox, box)
+            syy, sxx = pixel_grid(sbox)
+            spot = peak * gaussian((sxx - sx) ** 2 + (syy - sy) ** 2, sigma)
+            target = sub_box(sbox, box)
             if cyto[target].shape == spot.shape:
                 cyto[target] += spot
             else:  # the spot's box reaches past the cell's box: add it to the field directly
@@ -200,7 +173,7 @@ def render_signal(cells: Sequence[Cell], height: int, width: int, appearance: Ap
             fx = cell.x + cell.fragments[:, 0]
             fy = cell.y + cell.fragments[:, 1]
             dist = np.sqrt((xx[..., None] - fx) ** 2 + (yy[..., None] - fy) ** 2)
-            pieces = expit((cell.fragments[:, 2] - dist) / EDGE)
+            pieces = logistic_edge(cell.fragments[:, 2] - dist, EDGE)
             nuc = cell.nuclear_level * (pieces * cell.fragments[:, 3]).max(axis=-1)
             nucleus_mask = (dist < cell.fragments[:, 2]).any(axis=-1)
         else:
@@ -235,6 +208,6 @@ def render_field(cells: Sequence[Cell], height: int, width: int, nuisance: Field
         noisy = noisy + rng.normal(0.0, appearance.read_noise, size=light.shape)
     else:
         noisy = expected
-    image = np.clip(np.rint(noisy), 0, 65535).astype(np.uint16)
+    image = to_dtype(noisy, np.uint16)
     return RenderedField(image=image, expected=expected.astype(np.float32), cell_labels=cell_labels,
                          nucleus_labels=nucleus_labels)

@@ -12,7 +12,6 @@ pixels do not depend on the order fields are rendered in or on the number of wor
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -33,6 +32,7 @@ from mcnn.simulate.config import CONTROL, DMSO, ScreenConfig
 from mcnn.simulate.hill import HILL_MODEL_TEXT, ec50_in_range
 from mcnn.simulate.layout import NEGATIVE, POSITIVE, TREATMENT, Field, Well, plan_fields, training_class
 from mcnn.simulate.render import RenderedField, draw_nuisance, render_field
+from mcnn.tables import write_table
 
 FORMAT_NAME = "mcnn-simulated-screen"
 FORMAT_VERSION = 1
@@ -209,10 +209,6 @@ def simulate_screen(config: ScreenConfig, out_dir: str | os.PathLike[str], *, wo
         rows.append(row)
         if progress is not None:
             progress(1)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=metadata_columns(config), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "metadata.csv", buffer.getvalue())
+    write_table(out / "metadata.csv", rows, metadata_columns(config))
     atomic_write_text(out / "ground_truth.json", json.dumps(ground_truth(config, fields), indent=2) + "\n")
     return out

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from google.protobuf import descriptor_pb2
 
 from mcnn.caffe import pb, protogen
+from tests.support import run_script
 
-# (message, field, number) facts of BVLC Caffe's caffe.proto (docs/caffe.md §2).
+# (message, field, number) facts of BVLC Caffe's src/caffe/proto/caffe.proto.
 FIELD_NUMBERS = [
     ("NetParameter", "name", 1), ("NetParameter", "input", 3), ("NetParameter", "input_dim", 4),
     ("NetParameter", "input_shape", 8), ("NetParameter", "force_backward", 5), ("NetParameter", "state", 6),
@@ -104,7 +104,7 @@ def test_generated_module_has_no_runtime_version_pin() -> None:
     assert "_builder.BuildMessageAndEnumDescriptors" in source
 
 
-def test_coexists_with_a_caffe_package_proto() -> None:
+def test_coexists_with_a_caffe_package_proto(tmp_path: Path) -> None:
     """A pycaffe-style `caffe.proto` (package caffe, same message names) loads in the same process."""
     code = (
         "from google.protobuf import descriptor_pb2, descriptor_pool\n"
@@ -114,5 +114,8 @@ def test_coexists_with_a_caffe_package_proto() -> None:
         "descriptor_pool.Default().Add(f)\n"
         "print(ours.NetParameter.DESCRIPTOR.full_name)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    probe = tmp_path / "probe.py"
+    probe.write_text(code)
+    out = run_script(probe)  # a fresh interpreter: its default descriptor pool holds nothing else
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "mcnn.caffe.NetParameter"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +9,9 @@ import pytest
 
 from mcnn.datasets.imageio import write_tiff
 from mcnn.errors import BadInputError, DatasetLayoutError
-from tests.data_prep.helpers import check_prepared, read_index, run_prepare, run_script
-from tests.datasets.lookalikes import copy_raw, lookalike
+from tests.support import run_script
+from tests.support.lookalikes import copy_raw, lookalike
+from tests.support.prepared import check_prepared, read_index, run_prepare
 
 B16 = "BBBC016_v1_images/AS_09047_050428030001_"
 
@@ -55,8 +55,7 @@ def test_skip_bad_reports_and_goes_on(tmp_path: Path) -> None:
         run_prepare("bbbc016", raw, tmp_path / "out")
     result = run_prepare("bbbc016", raw, tmp_path / "out", skip_bad=True)  # same --out: goes on
     assert len(result.bad) == 4
-    with open(tmp_path / "out" / "bad_inputs.csv", newline="") as handle:
-        report = list(csv.DictReader(handle))
+    report = read_index(tmp_path / "out" / "bad_inputs.csv")
     assert sorted(r["file"].rsplit("_", 1)[1] for r in report) == ["O02f00d0.TIF", "O05f00d2.TIF", "O06f01d0.TIF",
                                                                     "O07f00d2.TIF"]
     # the 66 dose fields lose the 4 damaged ones; O02 f00 was labelled (neutral): each repeat keeps 7 of 8
@@ -73,18 +72,18 @@ def test_skip_bad_reports_and_goes_on(tmp_path: Path) -> None:
 def test_cli_prints_one_line(tmp_path: Path) -> None:
     raw = copy_raw("bbbc013", tmp_path / "raw", copy=("BBBC013_v1_images_bmp/Channel2-05-A-05.BMP",))
     (raw / "BBBC013_v1_images_bmp" / "Channel2-05-A-05.BMP").unlink()
-    res = run_script("prepare.py", "bbbc013", "--raw", str(raw), "--out", str(tmp_path / "out"), "--quiet")
+    res = run_script("data_prep/prepare.py", "bbbc013", "--raw", str(raw), "--out", str(tmp_path / "out"), "--quiet")
     assert res.returncode == 2
     assert res.stderr.splitlines() == ["prepare: error: BBBC013_v1_images_bmp/Channel2-05-A-05.BMP: missing channel 2 "
                                        "file of well A05"]
-    res = run_script("prepare.py", "bbbc013", "--raw", str(raw), "--out", str(tmp_path / "out2"), "--quiet",
+    res = run_script("data_prep/prepare.py", "bbbc013", "--raw", str(raw), "--out", str(tmp_path / "out2"), "--quiet",
                      "--skip-bad", "--repeats", "1", "--workers", "1")
     assert res.returncode == 0, res.stderr
     assert "1 bad input(s) left out" in res.stderr
     # A05 is a dose well (column 5): 72 - 1 = 71
     assert len(read_index(tmp_path / "out2" / "dose_index.csv")) == 71
     (raw / "BBBC013_v1_platemap_all.txt").unlink()
-    res = run_script("prepare.py", "bbbc013", "--raw", str(raw), "--out", str(tmp_path / "out3"), "--quiet")
+    res = run_script("data_prep/prepare.py", "bbbc013", "--raw", str(raw), "--out", str(tmp_path / "out3"), "--quiet")
     assert res.returncode == 2 and len(res.stderr.splitlines()) == 1
     assert "BBBC013_v1_platemap_all.txt: plate map missing" in res.stderr
 
@@ -112,20 +111,15 @@ def test_plate_without_dmso(tmp_path: Path) -> None:
 
 def test_missing_file_named_in_metadata(tmp_path: Path) -> None:
     raw = lookalike("bbbc021")
-    rows = read_index_csv(raw / "BBBC021_v1_image.csv")
+    rows = read_index(raw / "BBBC021_v1_image.csv")
     victim = rows[5]
     name, plate = victim["Image_FileName_Tubulin"], victim["Image_Metadata_Plate_DAPI"]
     raw = copy_raw("bbbc021", tmp_path / "raw", copy=(f"{plate}/{name}",))
     (raw / plate / name).unlink()
-    res = run_script("prepare.py", "bbbc021", "--raw", str(raw), "--out", str(tmp_path / "out"), "--quiet")
+    res = run_script("data_prep/prepare.py", "bbbc021", "--raw", str(raw), "--out", str(tmp_path / "out"), "--quiet")
     assert res.returncode == 2
     assert res.stderr.splitlines() == [f"prepare: error: {plate}/{name}: missing tubulin channel file (named in "
                                        "BBBC021_v1_image.csv line 7)"]
-
-
-def read_index_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_skip_bad_after_a_failed_run(tmp_path: Path) -> None:

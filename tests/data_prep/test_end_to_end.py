@@ -1,8 +1,10 @@
 """synthesize (small) -> prepare -> record counts, labels and index rows, for every dataset.
 
-The expected numbers follow from docs/datasets.md (layouts, plate maps, the paper's rules) and the
-split arithmetic of mcnn.setsizes.holdout_count (per class round(n / 10), halves up, at least 1);
-they are written out as literals with their derivation.
+The expected numbers follow from the published layouts and plate maps of the datasets (the
+BBBC pages, https://bbbc.broadinstitute.org/BBBC013 to BBBC016 and BBBC021; the IICBU 2008
+benchmark for HeLa and CHO, Shamir et al. 2008; the Human Protein Atlas for HPA), the paper's
+class rules (Godinez et al. 2017) and the split arithmetic of mcnn.setsizes.holdout_count (per
+class round(n / 10), halves up, at least 1); they are written out as literals with their derivation.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.data_prep.helpers import check_prepared, read_index, run_prepare
-from tests.datasets.lookalikes import lookalike
+from tests.support.lookalikes import lookalike
+from tests.support.prepared import check_prepared, read_index, run_prepare
 
 TWO = {"repeat_000": None, "repeat_001": None}
 
@@ -23,30 +25,30 @@ def _cv(train: int, test: int) -> dict[str, tuple[int, int]]:
 
 
 CASES = {
-    # §1: neutral = 8 negative-control wells (A-D col 1, E-H col 12) + 8 wells of the lowest concentration
+    # BBBC013: neutral = 8 negative-control wells (A-D col 1, E-H col 12) + 8 wells of the lowest concentration
     # (col 3); positive = 8 positive controls (A-D col 12, E-H col 1) + 8 of the highest (col 11): 16 + 16.
     # Test per class holdout_count(16) = 2 -> 28 / 4. Dose set: columns 3-11 x 8 rows = 72.
     "bbbc013": dict(channels=("GFP", "DNA"), hw=(80, 80), classes=2, per_class=[16, 16], splits=_cv(28, 4),
                     unlabelled={"dose": 72}),
-    # §2: two lowest (cols 11-12) and two highest (cols 1-2) TNF-alpha concentrations x 4 rows x 2 cell lines
+    # BBBC014: two lowest (cols 11-12) and two highest (cols 1-2) TNF-alpha concentrations x 4 rows x 2 cell lines
     # = 16 + 16 -> 28 / 4; dose set: all 96 wells (no control wells).
     "bbbc014": dict(channels=("DAPI", "FITC"), hw=(64, 85), classes=2, per_class=[16, 16], splits=_cv(28, 4),
                     unlabelled={"dose": 96}),
-    # §3: 2 lowest + 2 highest concentrations x 3 replica rows x 1 field per well = 6 + 6;
+    # BBBC015: 2 lowest + 2 highest concentrations x 3 replica rows x 1 field per well = 6 + 6;
     # holdout_count(6) = 1 -> 10 / 2. Dose set: 36 wells x 4 fields (no zero dose in the look-alike) = 144.
     "bbbc015": dict(channels=("GFP", "crimson"), hw=(96, 125), classes=2, per_class=[6, 6], splits=_cv(10, 2),
                     unlabelled={"dose": 144}),
-    # §4: 2 lowest + 2 highest doses x 2 replicates x 1 field = 4 + 4; holdout_count(4) = 1 -> 6 / 2.
+    # BBBC016: 2 lowest + 2 highest doses x 2 replicates x 1 field = 4 + 4; holdout_count(4) = 1 -> 6 / 2.
     # Dose set: the look-alike's 12 doses are 0 + 11 > 0, x 2 wells x 3 fields = 66 fields with dose > 0.
     "bbbc016": dict(channels=("GFP", "DNA"), hw=(64, 64), classes=2, per_class=[4, 4], splits=_cv(6, 2),
                     unlabelled={"dose": 66}),
-    # §6: 862 images, 10 classes of 98, 87, 91, 86, 87, 85, 84, 91, 73, 80; holdout_count per class
+    # HeLa (IICBU 2008): 862 images, 10 classes of 98, 87, 91, 86, 87, 85, 84, 91, 73, 80; holdout_count per class
     # 10, 9, 9, 9, 9, 9 (8.5 rounds up), 8, 9, 7, 8 = 87 -> 775 / 87.
     "hela": dict(channels=("protein",), hw=(64, 64), classes=10, per_class=[98, 87, 91, 86, 87, 85, 84, 91, 73, 80],
                  splits=_cv(775, 87)),
-    # §7: 340 images: giantin 77, hoechst 69, lamp2 97, nop4 33, tubulin 64; test 8 + 7 + 10 + 3 + 6 = 34.
+    # CHO (IICBU 2008): 340 images: giantin 77, hoechst 69, lamp2 97, nop4 33, tubulin 64; test 8 + 7 + 10 + 3 + 6 = 34.
     "cho": dict(channels=("protein",), hw=(72, 96), classes=5, per_class=[77, 69, 97, 33, 64], splits=_cv(306, 34)),
-    # §8: 13 single-location classes; the look-alike lists 6 fields per class (+ 3 multi-location classes and
+    # HPA: 13 single-location classes; the look-alike lists 6 fields per class (+ 3 multi-location classes and
     # one repeated protein path, both left out): 78 -> per class holdout_count(6) = 1 -> 65 / 13.
     "hpa": dict(channels=("protein", "nucleus", "microtubules", "ER"), hw=(64, 64), classes=13, per_class=[6] * 13,
                 splits=_cv(65, 13)),

@@ -10,8 +10,9 @@ import pytest
 
 from mcnn.errors import ConfigError
 from mcnn.prep.write import KILL_AFTER_ENV
-from tests.data_prep.helpers import run_prepare, run_script
-from tests.datasets.lookalikes import lookalike
+from tests.support import run_script
+from tests.support.lookalikes import lookalike
+from tests.support.prepared import run_prepare
 
 ARGS = ("--repeats", "3", "--seed", "11", "--workers", "1", "--quiet")
 
@@ -38,7 +39,7 @@ def _snapshot(out: Path) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("reference") / "out"
-    res = run_script("prepare.py", "bbbc013", "--raw", str(lookalike("bbbc013")), "--out", str(out), *ARGS)
+    res = run_script("data_prep/prepare.py", "bbbc013", "--raw", str(lookalike("bbbc013")), "--out", str(out), *ARGS)
     assert res.returncode == 0, res.stderr
     return _snapshot(out)
 
@@ -47,14 +48,16 @@ def test_killed_runs_resume_to_the_same_content(tmp_path: Path, reference: dict[
     out = tmp_path / "out"
     argv = ("bbbc013", "--raw", str(lookalike("bbbc013")), "--out", str(out), *ARGS)
     # Records written in one run: cache 32, 3 x (28 + 4) split records, 72 dose records = 200.
-    first = run_script("prepare.py", *argv, env={KILL_AFTER_ENV: "20"})  # killed while decoding into the cache
+    # killed while decoding into the cache
+    first = run_script("data_prep/prepare.py", *argv, extra_env={KILL_AFTER_ENV: "20"})
     assert first.returncode == -9
     assert not (out / "splits").exists() and (out / ".cache" / ".fields_lmdb.partial").is_dir()
-    second = run_script("prepare.py", *argv, env={KILL_AFTER_ENV: "90"})  # killed in repeat_001's training LMDB
+    # killed in repeat_001's training LMDB
+    second = run_script("data_prep/prepare.py", *argv, extra_env={KILL_AFTER_ENV: "90"})
     assert second.returncode == -9
     assert (out / "splits" / "repeat_000" / "split.json").is_file()
     assert (out / "splits" / "repeat_001" / ".train_lmdb.partial").is_dir()
-    last = run_script("prepare.py", *argv)
+    last = run_script("data_prep/prepare.py", *argv)
     assert last.returncode == 0, last.stderr
     assert "already complete" in last.stderr
     assert _snapshot(out) == reference

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,8 @@ import pytest
 
 from mcnn.datasets.imageio import write_tiff
 from mcnn.errors import BadInputError, ConfigError
-from tests.data_prep.helpers import check_prepared, read_index, run_prepare, run_script
-from tests.support import ROOT
+from tests.support import ROOT, run_script
+from tests.support.prepared import check_prepared, read_index, run_prepare
 
 CHANNELS = ("nuclei", "cytoplasm")
 PHENOTYPES = ("control", "translocation", "spots")
@@ -84,8 +83,7 @@ def test_unknown_compound(tmp_path: Path) -> None:
 
 
 def test_with_the_simulator(tmp_path: Path) -> None:
-    pytest.importorskip("mcnn.simulate.cli")
-    res = run_script("synthesize.py", "simulate", "--preset", "test", "--out", str(tmp_path / "raw"))
+    res = run_script("data_prep/synthesize.py", "simulate", "--preset", "test", "--out", str(tmp_path / "raw"))
     assert res.returncode == 0, res.stderr
     truth = json.loads((tmp_path / "raw" / "ground_truth.json").read_text())
     run_prepare("simulated", tmp_path / "raw", tmp_path / "out", repeats=1)
@@ -105,7 +103,7 @@ def _synthesize_module():
 
 def test_missing_simulator_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     module = _synthesize_module()
-    monkeypatch.setitem(sys.modules, "mcnn.simulate.cli", None)
+    monkeypatch.setattr(module, "SIMULATOR", tmp_path / "no_simulator.py")
     with pytest.raises(ConfigError, match=r"^the phenotype simulator is not available"):
         module.simulate(["--out", str(tmp_path / "never")])
     assert not (tmp_path / "never").exists()

@@ -1,4 +1,4 @@
-"""BBBC021 against the real metadata CSVs, in both dialects (docs/datasets.md §5.2-5.5, [checked] counts)."""
+"""BBBC021 against the real metadata CSVs (https://bbbc.broadinstitute.org/BBBC021), in both dialects."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from mcnn.datasets import Problems, get_dataset
 from mcnn.datasets.bbbc021 import IMAGE_CSV, MOA_CSV, read_csv, read_moa
 from mcnn.errors import BadInputError, DatasetLayoutError
 from mcnn.prep.splits import loco_splits
-from tests.datasets.lookalikes import DIALECTS, real_csv_dir
+from tests.support.lookalikes import DIALECTS, real_csv_dir
 
 
 def _plan(dialect: str, protocol: str, **options: str):

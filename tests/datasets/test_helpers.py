@@ -14,7 +14,7 @@ from mcnn.datasets.hpa import PathResolver, canonical
 from mcnn.datasets.imageio import read_plane, write_tiff
 from mcnn.datasets.plates import normalise_well, ordinal, parse_well, read_platemap, well_name
 from mcnn.errors import BadInputError, ConfigError, DatasetLayoutError
-from tests.datasets.lookalikes import copy_raw
+from tests.support.lookalikes import copy_raw
 
 
 def test_wells() -> None:
@@ -75,7 +75,7 @@ def test_unknown_options() -> None:
 
 
 def test_bbbc013_options() -> None:
-    from tests.datasets.lookalikes import lookalike
+    from tests.support.lookalikes import lookalike
 
     raw = lookalike("bbbc013")
     plan = get_dataset("bbbc013", {"col2": "neutral"}).plan(raw, "cv", Problems())
@@ -87,7 +87,7 @@ def test_bbbc013_options() -> None:
 
 
 def test_bbbc014_channel_option() -> None:
-    from tests.datasets.lookalikes import lookalike
+    from tests.support.lookalikes import lookalike
 
     ds = get_dataset("bbbc014", {"channel1": "FITC"})
     assert ds.channels == ("FITC", "DAPI")

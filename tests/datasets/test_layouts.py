@@ -1,4 +1,5 @@
-"""The look-alikes have the real download layouts of docs/datasets.md (names, counts, formats, bit depths)."""
+"""The look-alikes have the real download layouts (names, counts, formats, bit depths) of the public pages:
+https://bbbc.broadinstitute.org/BBBC013 ... BBBC021, https://ome.grc.nia.nih.gov/iicbu2008/ (HeLa, CHO)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from mcnn.datasets.imageio import read_plane
-from tests.datasets.lookalikes import lookalike
+from tests.support.lookalikes import lookalike
 
 
 def _files(root, pattern="*"):
@@ -19,7 +20,8 @@ def _files(root, pattern="*"):
 def test_bbbc013_layout() -> None:
     raw = lookalike("bbbc013")
     images = _files(raw / "BBBC013_v1_images_bmp")
-    # datasets.md §1: 96 wells x 2 channels = 192 BMPs named Channel<c>-<NN>-<R>-<CC>.BMP, NN row-major ordinal
+    # https://bbbc.broadinstitute.org/BBBC013: 96 wells x 2 channels = 192 BMPs named
+    # Channel<c>-<NN>-<R>-<CC>.BMP, NN row-major ordinal
     assert len(images) == 192
     regex = re.compile(r"^Channel(?P<channel>[12])-(?P<ordinal>\d+)-(?P<row>[A-H])-(?P<column>\d{2})\.BMP$")
     for p in images:
@@ -36,7 +38,7 @@ def test_bbbc013_layout() -> None:
 def test_bbbc014_layout() -> None:
     raw = lookalike("bbbc014")
     images = _files(raw / "BBBC014_v1_images")
-    assert len(images) == 192  # datasets.md §2: 96 wells x 1 field x 2 channels
+    assert len(images) == 192  # https://bbbc.broadinstitute.org/BBBC014: 96 wells x 1 field x 2 channels
     assert (raw / "BBBC014_v1_images" / "Channel 1-01-A-01-00.Bmp").is_file()  # space, -00, mixed-case .Bmp
     assert all(re.match(r"^Channel [12]-\d{2}-[A-H]-\d{2}-00\.Bmp$", p.name) for p in images)
     tokens = (raw / "BBBC014_v1_platemap_all.txt").read_bytes().decode("latin-1").splitlines()
@@ -49,7 +51,7 @@ def test_bbbc014_layout() -> None:
 def test_bbbc015_layout() -> None:
     raw = lookalike("bbbc015")
     images = _files(raw / "BBBC015_v1_images")
-    assert len(images) == 288  # datasets.md §3: 36 wells x 4 fields x 2 channels
+    assert len(images) == 288  # https://bbbc.broadinstitute.org/BBBC015: 36 wells x 4 fields x 2 channels
     assert all(p.suffix == ".JPG" for p in images)
     rgb = np.asarray(Image.open(images[0]))
     assert rgb.ndim == 3 and rgb.shape[2] == 3  # 3-channel JPEG ...
@@ -62,7 +64,7 @@ def test_bbbc015_layout() -> None:
 def test_bbbc016_layout() -> None:
     raw = lookalike("bbbc016")
     images = _files(raw / "BBBC016_v1_images")
-    assert len(images) == 144  # datasets.md §4: 24 wells x 3 fields x 2 channels
+    assert len(images) == 144  # https://bbbc.broadinstitute.org/BBBC016: 24 wells x 3 fields x 2 channels
     regex = re.compile(r"_O([0-9]{2})f([0-9]{2})d([02])\.TIF$")  # the R validation script's regex
     assert all(regex.search(p.name) for p in images)
     lines = (raw / "BBBC016_v1_platemap.txt").read_text().splitlines()
@@ -75,7 +77,7 @@ def test_bbbc016_layout() -> None:
 def test_class_folder_layouts(name: str, count: int, classes: int) -> None:
     raw = lookalike(name)
     images = _files(raw / name, "*.tif")
-    assert len(images) == count  # datasets.md §6/§7: 862 HeLa / 340 CHO images, one folder per class
+    assert len(images) == count  # IICBU-2008: 862 HeLa / 340 CHO images, one folder per class
     assert len({p.parent.name for p in images}) == classes
     assert read_plane(images[0]).dtype == np.uint16  # 16-bit TIFF
 
@@ -99,7 +101,7 @@ def test_bbbc021_layout() -> None:
     assert plates == ["Week1_22123", "Week1_22141", "Week1_22161"]
     for plate in plates:
         names = [p.name for p in (raw / plate).iterdir()]
-        assert len(names) == 720  # datasets.md §5.1: 60 wells x 4 sites x 3 channels per plate
+        assert len(names) == 720  # https://bbbc.broadinstitute.org/BBBC021: 60 wells x 4 sites x 3 channels per plate
         assert all(re.match(r"(.*)([A-H]\d{2})_s([1-4])_w(\d)(.+)\.tif", n) for n in names)
     plane = read_plane(next((raw / plates[0]).iterdir()))
     assert plane.dtype == np.uint16 and plane.shape == (64, 80)  # 16-bit, 1/16 of 1024 x 1280

@@ -91,8 +91,7 @@ def tool_runs() -> list[DockerRun]:
 @pytest.mark.parametrize("run", tool_runs(), ids=lambda r: r.line[11:90])
 def test_tool_options_exist(run: DockerRun) -> None:
     script = command_table()[run.args[0]]
-    if not (ROOT / script).is_file():
-        pytest.skip(f"{script} is not in this checkout yet")
+    assert (ROOT / script).is_file(), f"{run.line}: {script} is missing"
     text = tool_help(script)
     for word in run.args[1:]:
         if word.startswith("-") and word not in HELP_WORDS and not word[1:2].isdigit():

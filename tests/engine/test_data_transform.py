@@ -1,4 +1,4 @@
-"""Caffe's DataTransformer and Data layer reading order (docs/caffe.md §2.2 TransformationParameter, §2.4, §1.5).
+"""Caffe's DataTransformer and Data layer reading order (TransformationParameter in src/caffe/proto/caffe.proto).
 
 Caffe facts used (data_transformer.cpp, data_layer.cpp):
 - crop_size: TRAIN takes a random offset h_off in [0, H - crop], w_off in [0, W - crop];

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from mcnn.caffe import io as cio
-from tests.support import ROOT
+from tests.support import ROOT, run_script
 from tests.support.tiny import make_setup
 
 
@@ -30,12 +29,12 @@ def test_two_processes_match_one_process_with_double_batch(tmp_path: Path) -> No
     solver = cio.read_solver(two.solver)
     solver.max_iter = cio.read_solver(one.solver).max_iter
     cio.write_prototxt(two.solver, solver)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_port()),
-           str(ROOT / "tools" / "train.py"), "-solver", str(two.solver), "--workers", "0"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # The README's `torchrun --nproc_per_node 2 tools/train.py ...`: torch's own launcher script.
+    torchrun = Path(sys.executable).parent / "torchrun"
+    out = run_script(torchrun, "--nproc_per_node", "2", "--master_port", str(_port()), ROOT / "tools" / "train.py",
+                     "-solver", two.solver, "--workers", "0", timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    single = subprocess.run([sys.executable, str(ROOT / "tools" / "train.py"), "-solver", str(one.solver),
-                             "--workers", "0"], capture_output=True, text=True, timeout=600)
+    single = run_script("tools/train.py", "-solver", one.solver, "--workers", "0", timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
     n = solver.max_iter
     a = cio.net_weights(cio.read_caffemodel(f"{two.snapshot_prefix}_iter_{n}.caffemodel"))

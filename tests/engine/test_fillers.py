@@ -1,4 +1,4 @@
-"""Weight fillers against Caffe's FillerParameter semantics (docs/caffe.md §2.1, §6.3; include/caffe/filler.hpp).
+"""Weight fillers against Caffe's FillerParameter semantics (include/caffe/filler.hpp, src/caffe/proto/caffe.proto).
 
 Caffe facts used here:
 - for a blob of shape (N, C, H, W): fan_in = count / N = C*H*W, fan_out = count / C = N*H*W;

@@ -1,4 +1,4 @@
-"""Engine layers against Caffe's documented forward semantics (docs/caffe.md §2.2, §2.3, §4).
+"""Engine layers against Caffe's forward semantics (src/caffe/layers/*_layer.cpp, src/caffe/proto/caffe.proto).
 
 Every expected value comes from the Caffe rules quoted in the docstrings, either computed by
 hand (with the derivation in a comment) or by a small numpy reference written from the rule,

@@ -1,4 +1,4 @@
-"""Learning-rate policies and solver update rules against Caffe's definitions (docs/caffe.md §2.6).
+"""Learning-rate policies and solver update rules against Caffe's definitions (src/caffe/solvers/*.cpp).
 
 Caffe facts used (sgd_solver.cpp and the solvers/ directory):
 - rate: fixed base_lr; step base_lr*gamma^floor(iter/stepsize); exp base_lr*gamma^iter;

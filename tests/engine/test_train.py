@@ -14,14 +14,13 @@ import pytest
 
 from mcnn.caffe import io as cio
 from mcnn.caffe import pb
-from tests.support import ROOT
+from tests.support import ROOT, run_script
 from tests.support.tiny import TinySetup, make_setup, write_lmdb
 
-TRAIN = str(ROOT / "tools" / "train.py")
 
-
-def train(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, TRAIN, *args, "--workers", "0"], capture_output=True, text=True, cwd=cwd)
+def train(*args: str) -> subprocess.CompletedProcess[str]:
+    """tools/train.py with ``args``, data read in the main process."""
+    return run_script("tools/train.py", *args, "--workers", "0")
 
 
 def weights(path: str | Path) -> dict[str, list[np.ndarray]]:
@@ -90,8 +89,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_snapshot(tmp_path: Path) -> None
 
 def test_sigint_snapshots_then_stops(tmp_path: Path) -> None:
     setup = make_setup(tmp_path / "sig", max_epochs=200, snapshot_epochs=0)
-    proc = subprocess.Popen([sys.executable, TRAIN, "-solver", str(setup.solver), "--workers", "0"],
-                            stderr=subprocess.PIPE, text=True)
+    # run_script waits for the end; this test must signal the running process, hence Popen.
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "train.py"), "-solver", str(setup.solver),
+                             "--workers", "0"], stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     deadline = time.time() + 60
     for line in proc.stderr:
@@ -149,8 +149,7 @@ def test_bad_input_fails_with_one_line(case: str, message: str, tmp_path: Path) 
 
 
 def test_engine_caffe_without_caffe_is_a_clear_error(tiny: TinySetup) -> None:
-    out = subprocess.run([sys.executable, TRAIN, "-solver", str(tiny.solver), "--engine", "caffe"],
-                         capture_output=True, text=True, env={"PATH": "/nonexistent"})
+    out = run_script("tools/train.py", "-solver", str(tiny.solver), "--engine", "caffe", env={"PATH": "/nonexistent"})
     assert out.returncode == 2 and "needs the `caffe` binary on PATH" in out.stderr
 
 

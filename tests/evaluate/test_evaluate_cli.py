@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import torch
 from mcnn.caffe import io as cio
 from mcnn.caffe import pb
 from mcnn.engine.net import Net
-from tests.support import ROOT
+from tests.support import run_script
 from tests.support.tiny import CLASSES, make_setup
 
 MOAS = ["Actin disruptors", "DNA damage", "Eg5 inhibitors"]
@@ -41,14 +39,10 @@ def evaluation_setup(tmp_path: Path) -> dict[str, Path]:
     return {"deploy": setup.deploy, "weights": weights, "lmdb": setup.root / "test_lmdb", "index": index}
 
 
-def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "tools" / tool), *args], capture_output=True, text=True)
-
-
 def test_evaluate_writes_predictions_metrics_and_moa(evaluation_setup: dict[str, Path], tmp_path: Path) -> None:
     s = evaluation_setup
-    out = run("evaluate.py", "--model", str(s["deploy"]), "--weights", str(s["weights"]), "--lmdb", str(s["lmdb"]),
-              "--index", str(s["index"]), "--out", str(tmp_path / "ev"))
+    out = run_script("tools/evaluate.py", "--model", s["deploy"], "--weights", s["weights"], "--lmdb", s["lmdb"],
+                     "--index", s["index"], "--out", tmp_path / "ev")
     assert out.returncode == 0, out.stderr
     with open(tmp_path / "ev" / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -70,8 +64,8 @@ def test_evaluate_writes_predictions_metrics_and_moa(evaluation_setup: dict[str,
 
 def test_predict_writes_fields_and_treatments(evaluation_setup: dict[str, Path], tmp_path: Path) -> None:
     s = evaluation_setup
-    out = run("predict.py", "--model", str(s["deploy"]), "--weights", str(s["weights"]), "--lmdb", str(s["lmdb"]),
-              "--index", str(s["index"]), "--out", str(tmp_path / "pr"))
+    out = run_script("tools/predict.py", "--model", s["deploy"], "--weights", s["weights"], "--lmdb", s["lmdb"],
+                     "--index", s["index"], "--out", tmp_path / "pr")
     assert out.returncode == 0, out.stderr
     assert "12 fields, 6 treatments" in out.stdout
     with open(tmp_path / "pr" / "treatments.csv", newline="") as handle:
@@ -82,9 +76,9 @@ def test_predict_writes_fields_and_treatments(evaluation_setup: dict[str, Path],
 def test_evaluate_errors(evaluation_setup: dict[str, Path], tmp_path: Path) -> None:
     s = evaluation_setup
     labels = str(s["index"].parent / "labels.txt")
-    bad = run("evaluate.py", "--model", str(s["deploy"]), "--weights", str(s["weights"]), "--lmdb",
-              str(tmp_path / "none_lmdb"), "--labels", labels, "--out", str(tmp_path / "x"))
+    bad = run_script("tools/evaluate.py", "--model", s["deploy"], "--weights", s["weights"], "--lmdb",
+                     tmp_path / "none_lmdb", "--labels", labels, "--out", tmp_path / "x")
     assert bad.returncode == 2 and "does not exist" in bad.stderr and bad.stderr.count("\n") == 1
-    caffe = run("evaluate.py", "--model", str(s["deploy"]), "--weights", str(s["weights"]), "--lmdb", str(s["lmdb"]),
-                "--out", str(tmp_path / "y"), "--engine", "caffe")
+    caffe = run_script("tools/evaluate.py", "--model", s["deploy"], "--weights", s["weights"], "--lmdb", s["lmdb"],
+                       "--out", tmp_path / "y", "--engine", "caffe")
     assert caffe.returncode == 2 and "needs pycaffe" in caffe.stderr

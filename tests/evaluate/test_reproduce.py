@@ -13,21 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, run_script
+from tests.support.golden import check_golden
 
 TINY = ["--widths", "4,4,4,4,4,4,4", "--fusion-width", "16", "--fusion-pool", "0", "--fc-width", "16",
         "--quiet", "--batch", "8", "--workers", "0"]
 BBBC021_CSVS = ROOT.parent / "shared" / "data" / "bbbc021" / "crlf_unquoted"
 
 
-def tool(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
-
-
 @pytest.fixture(scope="module")
 def raw013(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw = tmp_path_factory.mktemp("raw") / "bbbc013"
-    out = tool(str(ROOT / "data_prep" / "synthesize.py"), "bbbc013", "--out", str(raw))
+    out = run_script("data_prep/synthesize.py", "bbbc013", "--out", str(raw))
     assert out.returncode == 0, out.stderr
     return raw
 
@@ -40,7 +37,7 @@ def results(run: Path) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_cv_dataset_end_to_end(raw013: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    out = tool(str(ROOT / "tools" / "reproduce.py"), "bbbc013", "--raw", str(raw013), "--out", str(run),
+    out = run_script("tools/reproduce.py", "bbbc013", "--raw", str(raw013), "--out", str(run),
                "--repeats", "2", "--epochs", "2", *TINY)
     assert out.returncode == 0, out.stderr
     (row,) = results(run)
@@ -57,16 +54,20 @@ def test_cv_dataset_end_to_end(raw013: Path, tmp_path: Path) -> None:
     text = (run / "results.md").read_text()
     assert "| mcnn | median |" in text and "100 (0)" in text and "CP-CHARM" in text
     assert (run / "confusion_mcnn.png").stat().st_size > 1000
+    # the outputs of this fixed run, against the committed golden files (numbers within a tolerance)
+    first = run / "runs" / "mcnn" / "repeat_000"
+    check_golden("reproduce_bbbc013", [first / "predictions.csv", first / "metrics.json",
+                                       run / "dose_mcnn" / "ec50.csv", run / "results.md"])
     # BBBC013's dose set (72 wells) went through the first repeat's model and the dose-response fits ...
     predictions = run / "dose_mcnn" / "predictions.csv"
     assert predictions.read_text().count("\n") == 73
     assert json.loads((run / "dose_mcnn" / "ec50.json").read_text())["fitted_classes"] == ["positive"]
     # ... and tools/dose_response.py reads the same file as it is
-    dose = tool(str(ROOT / "tools" / "dose_response.py"), "--predictions", str(predictions), "--out",
+    dose = run_script("tools/dose_response.py", "--predictions", str(predictions), "--out",
                 str(tmp_path / "dose"), "--no-plots")
     assert dose.returncode == 0, dose.stderr
     assert "2 group(s) x 1 class(es)" in dose.stderr  # wortmannin and LY294002
-    again = tool(str(ROOT / "tools" / "reproduce.py"), "bbbc013", "--raw", str(raw013), "--out", str(run),
+    again = run_script("tools/reproduce.py", "bbbc013", "--raw", str(raw013), "--out", str(run),
                  "--repeats", "2", "--epochs", "2", *TINY)
     assert again.returncode == 0 and again.stderr.count("done, skipped") == 2
 
@@ -75,11 +76,11 @@ def test_cv_dataset_end_to_end(raw013: Path, tmp_path: Path) -> None:
 @pytest.mark.skipif(not BBBC021_CSVS.is_dir(), reason="the real BBBC021 metadata CSVs are not beside the checkout")
 def test_bbbc021_folds_in_two_shards(tmp_path: Path) -> None:
     raw = tmp_path / "raw021"
-    out = tool(str(ROOT / "data_prep" / "synthesize.py"), "bbbc021", "--out", str(raw), "--metadata", str(BBBC021_CSVS))
+    out = run_script("data_prep/synthesize.py", "bbbc021", "--out", str(raw), "--metadata", str(BBBC021_CSVS))
     assert out.returncode == 0, out.stderr
     run = tmp_path / "run"
     for shard in ("0/2", "1/2"):
-        out = tool(str(ROOT / "tools" / "reproduce.py"), "bbbc021", "--raw", str(raw), "--out", str(run),
+        out = run_script("tools/reproduce.py", "bbbc021", "--raw", str(raw), "--out", str(run),
                    "--epochs", "1", "--shard", shard, *TINY)
         assert out.returncode == 0, out.stderr
     (row,) = results(run)
@@ -97,7 +98,7 @@ def test_bbbc021_folds_in_two_shards(tmp_path: Path) -> None:
 def test_killed_run_resumes_to_the_same_summary(raw013: Path, tmp_path: Path) -> None:
     args = ["bbbc013", "--raw", str(raw013), "--repeats", "2", "--epochs", "12", *TINY]
     full = tmp_path / "full"
-    assert tool(str(ROOT / "tools" / "reproduce.py"), *args, "--out", str(full)).returncode == 0
+    assert run_script("tools/reproduce.py", *args, "--out", str(full)).returncode == 0
     part = tmp_path / "part"
     proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "reproduce.py"), *args, "--out", str(part)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,7 +113,7 @@ def test_killed_run_resumes_to_the_same_summary(raw013: Path, tmp_path: Path) ->
     proc.wait()
     assert (part / "runs" / "mcnn" / "repeat_000" / "metrics.json").is_file()
     assert not (part / "runs" / "mcnn" / "repeat_001" / "metrics.json").is_file()
-    out = tool(str(ROOT / "tools" / "reproduce.py"), *args, "--out", str(part))
+    out = run_script("tools/reproduce.py", *args, "--out", str(part))
     assert out.returncode == 0, out.stderr
     assert "repeat_000: done, skipped" in out.stderr and "repeat_001: resuming from" in out.stderr
     keep = ("ours", "ours_sd", "ours_mean", "ours_median", "ours_mad", "splits_done")

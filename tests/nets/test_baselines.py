@@ -37,7 +37,7 @@ def test_alexnet_fillers_groups_and_lr_mults() -> None:
 def test_googlenet_reference_layer_counts_and_parameters() -> None:
     net = build_net("googlenet", IMAGENET_GOOGLENET).net
     counts = collections.Counter(layer.type for layer in net.layer)
-    # docs/caffe.md §3.2: the BVLC train_val counts.
+    # The layer counts of BVLC GoogLeNet's train_val.prototxt (models/bvlc_googlenet in the Caffe source).
     assert counts == {"Convolution": 59, "ReLU": 61, "Pooling": 16, "Concat": 9, "InnerProduct": 5,
                       "Dropout": 3, "SoftmaxWithLoss": 3, "Accuracy": 6, "LRN": 2, "Data": 2}
     losses = {layer.name: list(layer.loss_weight) for layer in net.layer if layer.type == "SoftmaxWithLoss"}

@@ -9,8 +9,10 @@ import pytest
 
 from mcnn.caffe import io as cio
 from mcnn.caffe import pb
-from mcnn.nets.emit import ARCHS, committed_files
-from mcnn.nets.presets import PAPER_DATASETS, PRESETS
+from mcnn.datasets import PAPER_DATASETS
+from mcnn.nets import list_nets
+from mcnn.nets.emit import committed_files
+from mcnn.nets.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]
 NET_FILES = sorted((ROOT / "prototxt").glob("*/*.prototxt"))
@@ -19,6 +21,8 @@ DEPLOY_FILES = [p for p in NET_FILES if p.name.endswith("_deploy.prototxt")]
 
 
 def test_every_dataset_and_architecture_is_committed() -> None:
+    ARCHS = list_nets()
+    assert ARCHS[:3] == ["mcnn", "alexnet", "googlenet"]
     assert set(PAPER_DATASETS) | {"demo"} == set(PRESETS)
     expected = {f"{d}/{a}_{v}.prototxt" for d in PRESETS for a in ARCHS for v in ("train_val", "deploy")}
     assert {p.relative_to(ROOT / "prototxt").as_posix() for p in NET_FILES} == expected

@@ -30,7 +30,7 @@ def test_default_mcnn_matches_the_paper_counts() -> None:
     assert rows["pool_fuse"].shape == (1024, 8, 10)
     assert rows["fc1"].param_shapes == [(512, 1024 * 8 * 10), (512,)]
     assert rows["fc2"].shape == (12,)
-    # 21 pathway convs hold 413,024 parameters for a 3-channel input (docs/caffe.md §1.4).
+    # 21 pathway convs hold 413,024 parameters for a 3-channel input (Godinez et al. 2017, Fig. 1).
     pathway = sum(r.params for r in summary.rows if r.type == "Convolution" and r.name != "conv_fuse")
     assert pathway == 413_024
     assert rows["conv_fuse"].params == 214_016

@@ -1,29 +1,35 @@
-"""The simulator's command line: mcnn.simulate.cli (forwarded to by data_prep/synthesize.py simulate)."""
+"""The simulator's command line: tools/simulate.py (forwarded to by data_prep/synthesize.py simulate)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import tifffile
 
-from mcnn.cli import run
-from mcnn.simulate.cli import get_args_parser, main
-from tests.support import ROOT
+from tests.support import ROOT, run_script
+
+SCRIPT = "tools/simulate.py"
 
 
-def _run(argv: list[str]) -> int:
-    return run("mcnn.simulate", lambda: main(get_args_parser().parse_args(argv)))
+def load_tool() -> ModuleType:
+    """tools/simulate.py as a module, for its parser."""
+    spec = importlib.util.spec_from_file_location("simulate_tool", ROOT / SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_writes_a_screen_and_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_writes_a_screen_and_a_summary(tmp_path: Path) -> None:
     out = tmp_path / "raw"
-    assert _run(["--preset", "test", "--out", str(out), "--seed", "4", "--size", "48", "--sites", "1",
-                 "--phenotypes", "translocation,fragmentation"]) == 0
-    err = capsys.readouterr().err
+    done = run_script(SCRIPT, "--preset", "test", "--out", out, "--seed", "4", "--size", "48", "--sites", "1",
+                      "--phenotypes", "translocation,fragmentation")
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
     # One summary line; no progress bar when stderr is not a terminal.
     assert err.count("\n") == 1 and err.startswith("wrote 9 fields (48x48") and "simulate:" not in err
     truth = json.loads((out / "ground_truth.json").read_text())
@@ -43,24 +49,24 @@ def test_writes_a_screen_and_a_summary(tmp_path: Path, capsys: pytest.CaptureFix
         (["--preset", "demo", "--plates", "1"], "needs 184 wells"),
     ],
 )
-def test_errors_are_one_line(argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run([*argv, "--out", str(tmp_path / "x")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("mcnn.simulate: error: ") and message in err and err.count("\n") == 1
+def test_errors_are_one_line(argv: list[str], message: str, tmp_path: Path) -> None:
+    done = run_script(SCRIPT, *argv, "--out", tmp_path / "x")
+    assert done.returncode == 2, done.stderr
+    err = done.stderr
+    assert err.startswith("simulate: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
 
 
-def test_module_entry_point_with_preview(tmp_path: Path) -> None:
+def test_script_with_preview(tmp_path: Path) -> None:
     out, png = tmp_path / "raw", tmp_path / "preview.png"
-    command = [sys.executable, "-m", "mcnn.simulate", "--preset", "test", "--out", str(out), "--preview", str(png)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    done = run_script(SCRIPT, "--preset", "test", "--out", out, "--preview", png)
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote 28 fields" in done.stderr and f"wrote {png}" in done.stderr
 
 
 def test_parser_can_be_renamed() -> None:
-    parser = get_args_parser(prog="synthesize.py simulate")
+    parser = load_tool().get_args_parser(prog="synthesize.py simulate")
     assert parser.format_usage().startswith("usage: synthesize.py simulate")
     args = parser.parse_args(["--out", "x"])
     assert (args.preset, args.workers, args.overwrite, args.seed) == ("demo", 1, False, None)

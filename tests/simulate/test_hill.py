@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mcnn.errors import ConfigError
-from mcnn.simulate.hill import ec50_in_range, hill_fraction
+from mcnn.simulate.hill import ec50_in_range, hill_fraction, hill_fraction_log
+from mcnn.simulate.lookalikes.looks import response
 
 
 def test_half_maximal_at_ec50() -> None:
@@ -49,3 +50,23 @@ def test_ec50_in_range() -> None:
     assert ec50_in_range(0.01, tested) and ec50_in_range(30.0, tested) and ec50_in_range(1.0, tested)
     assert not ec50_in_range(100.0, tested) and not ec50_in_range(0.001, tested)
     assert not ec50_in_range(1.0, ())
+
+
+def test_the_log_scale_form_is_the_same_curve() -> None:
+    x = np.logspace(-2, 2, 9)
+    np.testing.assert_allclose(hill_fraction_log(np.log(x), math.log(0.7), 2.5), hill_fraction(x, 0.7, 2.5),
+                               rtol=1e-12)
+    assert isinstance(hill_fraction_log(0.0, 0.0, 1.0), float) and hill_fraction_log(0.0, 0.0, 1.0) == 0.5
+    assert hill_fraction_log(-800.0, 0.0, 1.0) == 0.0 and hill_fraction_log(800.0, 0.0, 1.0) == 1.0
+    for bad in [(0.0, 0.0, 0.0), (math.nan, 0.0, 1.0), (0.0, math.inf, 1.0)]:
+        with pytest.raises(ConfigError):
+            hill_fraction_log(*bad)
+
+
+def test_the_look_alikes_plant_the_hill_curve() -> None:
+    # A position p in [0, 1] along a dilution series stands for log concentration p: the look-alikes'
+    # response is the Hill curve of exp(p) with EC50 exp(ec50).
+    for p in (0.0, 0.25, 0.5, 0.9, 1.0):
+        assert response(p) == pytest.approx(hill_fraction(math.exp(p), math.exp(0.5), 8.0), rel=1e-12)
+        assert response(p, ec50=0.3, slope=3.0) == pytest.approx(1 / (1 + math.exp(-3.0 * (p - 0.3))), rel=1e-12)
+    assert response(0.5) == 0.5 and response(0.0) < 0.02 and response(1.0) > 0.98

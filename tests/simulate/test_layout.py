@@ -105,6 +105,14 @@ def test_overrides() -> None:
         ({"compounds": (Compound("DMSO", "spots", 1.0, 1.0),)}, "used twice"),
         ({"compounds": (Compound("X", "spots", -1.0, 1.0),)}, "EC50 must be a positive"),
         ({"height": 16}, "at least 32x32"),
+        ({"cells_per_field": -1.0}, "cells_per_field must be a non-negative number"),
+        ({"replicates": 0}, "replicates must be at least 1, got 0"),
+        ({"negative_control_wells": -1}, "negative_control_wells must not be negative, got -1"),
+        ({"positive_control_ec50": 0.0}, "positive_control_ec50 must be a positive number, got 0.0"),
+        ({"positive_control_slope": float("inf")}, "positive_control_slope must be a positive number, got inf"),
+        ({"plate_format": 48}, r"plate_format must be one of \[96, 384\], got 48"),
+        ({"compounds": (Compound("X", "spots", 1.0, 0.0),)}, "Hill slope must be positive"),
+        ({"compounds": get_preset("demo").compounds, "concentrations": ()}, "at least one concentration"),
     ],
 )
 def test_invalid_configurations(changes: dict, message: str) -> None:

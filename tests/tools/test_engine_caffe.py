@@ -1,17 +1,20 @@
-"""The --engine caffe paths, against a fake `caffe` binary and a fake pycaffe module (no real Caffe in CI)."""
+"""The --engine caffe paths, against a fake `caffe` binary and a fake pycaffe module (no real Caffe in CI).
+
+The fakes record their calls; the fake pycaffe computes with our own engine, so these tests check what
+the toolkit asks of Caffe (argv, call order, batching, device selection), not Caffe's numbers.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, run_script
 from tests.support.tiny import TinySetup
 
 FAKES = ROOT / "tests" / "fakes"
@@ -31,28 +34,25 @@ def calls(path: Path) -> list[list[str]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def run(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, env=env)
-
-
-def test_train_runs_caffe_train_with_the_same_flags(tiny: TinySetup, tmp_path: Path) -> None:
+def test_train_builds_the_caffe_train_argv_from_its_flags(tiny: TinySetup, tmp_path: Path) -> None:
     env = env_with_fakes(tmp_path)
-    out = run("tools/train.py", "-solver", str(tiny.solver), "-weights", "a.caffemodel,b.caffemodel", "-gpu", "0",
-              "-iterations", "7", "--engine", "caffe", env=env)
+    out = run_script("tools/train.py", "-solver", str(tiny.solver), "-weights", "a.caffemodel,b.caffemodel",
+                     "-gpu", "0", "-iterations", "7", "--engine", "caffe", env=env)
     assert out.returncode == 0, out.stderr
     assert calls(tmp_path / "caffe_calls.jsonl") == [[
         "train", "-solver", str(tiny.solver), "-weights", "a.caffemodel,b.caffemodel", "-gpu", "0",
         "-sigint_effect", "stop", "-sighup_effect", "snapshot", "-iterations", "7"]]
     assert "Optimization Done." in out.stderr  # caffe's log streams through
-    resume = run("tools/train.py", "-solver", str(tiny.solver), "-snapshot", "s_iter_5.solverstate", env=env | {
-        "MCNN_ENGINE": "caffe"})
+    resume = run_script("tools/train.py", "-solver", str(tiny.solver), "-snapshot", "s_iter_5.solverstate",
+                        env=env | {"MCNN_ENGINE": "caffe"})
     assert resume.returncode == 0
     assert calls(tmp_path / "caffe_calls.jsonl")[-1][:5] == ["train", "-solver", str(tiny.solver), "-snapshot",
                                                               "s_iter_5.solverstate"]
 
 
 def test_train_passes_caffe_failures_on(tiny: TinySetup, tmp_path: Path) -> None:
-    out = run("tools/train.py", "-solver", str(tiny.solver), "--engine", "caffe", env=env_with_fakes(tmp_path, fail=3))
+    out = run_script("tools/train.py", "-solver", str(tiny.solver), "--engine", "caffe",
+                     env=env_with_fakes(tmp_path, fail=3))
     assert out.returncode == 3 and "Check failed: fake failure" in out.stderr
 
 
@@ -66,13 +66,14 @@ def _eval_setup(tiny: TinySetup, tmp_path: Path) -> list[str]:
             str(tiny.root / "test_lmdb")]
 
 
-def test_evaluate_on_pycaffe_matches_the_engine(tiny: TinySetup, tmp_path: Path) -> None:
+def test_evaluate_calls_pycaffe_in_batches_and_writes_the_engine_rows(tiny: TinySetup, tmp_path: Path) -> None:
     common = _eval_setup(tiny, tmp_path)
     env = env_with_fakes(tmp_path)
-    caffe = run("tools/evaluate.py", *common, "--out", str(tmp_path / "caffe"), "--engine", "caffe", "--batch", "5",
-                env=env)
+    caffe = run_script("tools/evaluate.py", *common, "--out", str(tmp_path / "caffe"), "--engine", "caffe",
+                       "--batch", "5", env=env)
     assert caffe.returncode == 0, caffe.stderr
-    torch_run = run("tools/evaluate.py", *common, "--out", str(tmp_path / "torch"), "--engine", "torch", env=env)
+    torch_run = run_script("tools/evaluate.py", *common, "--out", str(tmp_path / "torch"), "--engine", "torch",
+                           env=env)
     assert torch_run.returncode == 0, torch_run.stderr
     with open(tmp_path / "caffe" / "predictions.csv") as a, open(tmp_path / "torch" / "predictions.csv") as b:
         rows_a, rows_b = list(csv.DictReader(a)), list(csv.DictReader(b))
@@ -86,22 +87,22 @@ def test_evaluate_on_pycaffe_matches_the_engine(tiny: TinySetup, tmp_path: Path)
     assert [c[1] for c in log if c[0] == "forward"] == ["(5, 2, 32, 32)", "(5, 2, 32, 32)", "(2, 2, 32, 32)"]
 
 
-def test_predict_on_pycaffe_selects_the_gpu(tiny: TinySetup, tmp_path: Path) -> None:
+def test_predict_selects_the_gpu_in_pycaffe_before_the_net(tiny: TinySetup, tmp_path: Path) -> None:
     common = _eval_setup(tiny, tmp_path)
-    out = run("tools/predict.py", *common, "--out", str(tmp_path / "p"), "--engine", "caffe", "--gpu", "1",
-              env=env_with_fakes(tmp_path))
+    out = run_script("tools/predict.py", *common, "--out", str(tmp_path / "p"), "--engine", "caffe", "--gpu", "1",
+                     env=env_with_fakes(tmp_path))
     assert out.returncode == 0, out.stderr
     assert calls(tmp_path / "pycaffe_calls.jsonl")[:2] == [["set_device", "1"], ["set_mode_gpu"]]
 
 
 @pytest.mark.slow
-def test_reproduce_with_caffe_trains_with_caffe_and_evaluates_with_pycaffe(tmp_path: Path) -> None:
+def test_reproduce_with_caffe_calls_caffe_train_per_split_and_pycaffe_nets(tmp_path: Path) -> None:
     env = env_with_fakes(tmp_path)
     raw = tmp_path / "raw"
-    assert run("data_prep/synthesize.py", "bbbc016", "--out", str(raw), env=env).returncode == 0
+    assert run_script("data_prep/synthesize.py", "bbbc016", "--out", str(raw), env=env).returncode == 0
     args = ["bbbc016", "--raw", str(raw), "--out", str(tmp_path / "run"), "--repeats", "2", "--epochs", "2",
             "--engine", "caffe", "--gpu", "cpu", "--fusion-pool", "0", "--widths", "4,4,4,4,4,4,4", "--quiet"]
-    out = run("tools/reproduce.py", *args, env=env)
+    out = run_script("tools/reproduce.py", *args, env=env)
     assert out.returncode == 0, out.stderr
     trains = calls(tmp_path / "caffe_calls.jsonl")
     assert [c[:2] for c in trains] == [["train", "-solver"]] * 2
@@ -110,5 +111,24 @@ def test_reproduce_with_caffe_trains_with_caffe_and_evaluates_with_pycaffe(tmp_p
     with open(tmp_path / "run" / "results.csv") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["engine"] == "caffe" and row["splits_done"] == "2"
-    failing = run("tools/reproduce.py", *args[:4], str(tmp_path / "run2"), *args[5:], env=env_with_fakes(tmp_path, 1))
+    failing = run_script("tools/reproduce.py", *args[:4], str(tmp_path / "run2"), *args[5:],
+                         env=env_with_fakes(tmp_path, 1))
     assert failing.returncode == 2 and "caffe train failed" in failing.stderr.strip().splitlines()[-1]
+
+
+def test_caffe_argv_keeps_caffes_defaults_unless_given() -> None:
+    from mcnn.training import TrainingRun, caffe_argv
+
+    # the reproduction harness's call: resume and GPU only, Caffe's own signal defaults
+    assert caffe_argv(TrainingRun(solver="s.prototxt", snapshot="x_iter_4.solverstate", gpu="1")) == [
+        "caffe", "train", "-solver", "s.prototxt", "-snapshot", "x_iter_4.solverstate", "-gpu", "1"]
+    assert caffe_argv(TrainingRun(solver="s.prototxt", weights=("a", "b"), iterations=3, sighup_effect="stop")) == [
+        "caffe", "train", "-solver", "s.prototxt", "-weights", "a,b", "-sighup_effect", "stop", "-iterations", "3"]
+
+
+def test_train_rejects_an_unknown_engine() -> None:
+    from mcnn.errors import ConfigError
+    from mcnn.training import TrainingRun, train
+
+    with pytest.raises(ConfigError, match="--engine must be one of torch, caffe"):
+        train(TrainingRun(solver="s.prototxt"), engine="tensorflow")

@@ -6,8 +6,7 @@ Kept apart from the dataset modules so that every look-alike uses the same vocab
 
 from __future__ import annotations
 
-import math
-
+from mcnn.simulate.hill import hill_fraction_log
 from mcnn.simulate.lookalikes.render import Look
 
 #: Translocation assays (BBBC013 FKHR-GFP, BBBC014 NF-kB): the signal channel moves from the
@@ -21,8 +20,13 @@ TRANSFLUOR_POSITIVE = Look({"signal": {"cytoplasm": 0.25, "spots": 1.0}, "nuclei
 
 
 def response(position: float, ec50: float = 0.5, slope: float = 8.0) -> float:
-    """A sigmoid dose response in [0, 1] of a position in [0, 1] along a dilution series."""
-    return 1.0 / (1.0 + math.exp(-slope * (position - ec50)))
+    """Fraction of the way from the neutral to the positive look at ``position`` along a dilution series.
+
+    ``position`` runs from 0 (first well) to 1 (last well) in equal steps of log concentration,
+    so the planted dose response is the simulator's Hill curve on that log scale
+    (:func:`mcnn.simulate.hill.hill_fraction_log`), half-maximal at ``ec50`` with Hill slope ``slope``.
+    """
+    return float(hill_fraction_log(position, ec50, slope))
 
 
 #: Sub-cellular patterns (HeLa, CHO, HPA protein channel): structure weights per pattern.

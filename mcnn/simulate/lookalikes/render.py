@@ -9,7 +9,8 @@ fibres: actin, microtubules), ``reticular`` (ER-like network) and ``mitochondria
 worm-like fragments). Phenotypes change the weights, the cell shape and size, and the cell count,
 so every class of a look-alike dataset looks different and the images can be learned from.
 
-The images are not meant to resemble a particular real image; only the file layout is exact.
+The images are not meant to resemble a particular real image; only the file layout is exact. The
+drawing primitives are those of :mod:`mcnn.simulate.draw`, shared with the phenotype simulator.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from mcnn.simulate.draw import clip_box, gaussian, pixel_grid, ramp_edge, rotate, smooth_noise, to_dtype
+
+__all__ = ["STRUCTURES", "Look", "blend", "render", "to_dtype"]
+
+#: The sub-cellular structures a channel can mix (the keys of a :class:`Look`'s channel weights).
 STRUCTURES = ("nucleus", "cytoplasm", "membrane", "spots", "nucleoli", "perinuclear", "centrosome",
               "filaments", "reticular", "mitochondria")
 
@@ -69,7 +75,11 @@ def blend(a: Look, b: Look, t: float) -> Look:
 
 
 def render(rng: np.random.Generator, height: int, width: int, look: Look) -> dict[str, np.ndarray]:
-    """Render one field: ``{channel: float32 H x W image}``, values roughly in [0, 1.5]."""
+    """Render one ``height`` x ``width`` field: ``{channel: float32 (H, W) image}``, values roughly in [0, 1.5].
+
+    Pixels are intensities in the units of the look's weights (map them to integer counts with
+    :func:`to_dtype`); every random draw comes from ``rng``.
+    """
     side = min(height, width)
     out = {name: np.zeros((height, width), np.float32) for name in look.channels}
     needed = {k for weights in look.channels.values() for k, w in weights.items() if w}
@@ -84,20 +94,19 @@ def render(rng: np.random.Generator, height: int, width: int, look: Look) -> dic
         a = radius * np.sqrt(look.elongation)
         b = radius / np.sqrt(look.elongation)
         reach = int(np.ceil(a * 1.2)) + 2
-        y0, y1 = max(0, int(cy) - reach), min(height, int(cy) + reach + 1)
-        x0, x1 = max(0, int(cx) - reach), min(width, int(cx) + reach + 1)
-        if y0 >= y1 or x0 >= x1:
+        box = clip_box(int(cy) - reach, int(cy) + reach + 1, int(cx) - reach, int(cx) + reach + 1, height, width)
+        if box is None:
             continue
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        y0, y1, x0, x1 = box[0].start, box[0].stop, box[1].start, box[1].stop
+        yy, xx = pixel_grid(box, dense=True)
         dy, dx = yy - cy, xx - cx
-        u = dx * np.cos(angle) + dy * np.sin(angle)
-        v = -dx * np.sin(angle) + dy * np.cos(angle)
+        u, v = rotate(dx, dy, np.cos(angle), np.sin(angle))
         r_cell = np.sqrt((u / a) ** 2 + (v / b) ** 2)
         nr = look.nucleus_fraction * radius
         ny, nx = rng.normal(0, 0.1 * radius, 2)
         r_nuc = np.sqrt((dx - nx) ** 2 + (dy - ny) ** 2) / nr
-        cell = _soft(r_cell)
-        nucleus = _soft(r_nuc)
+        cell = ramp_edge(r_cell)
+        nucleus = ramp_edge(r_nuc)
         cyto = np.clip(cell - nucleus, 0, 1)
         parts = _structures(rng, needed, look, dx, dy, u, v, r_cell, r_nuc, cell, nucleus, cyto, radius, nr,
                             (nx, ny), textures.window(y0, y1, x0, x1, radius))
@@ -116,15 +125,15 @@ def render(rng: np.random.Generator, height: int, width: int, look: Look) -> dic
     return out
 
 
-def _soft(r: np.ndarray, edge: float = 0.12) -> np.ndarray:
-    """1 inside radius 1, 0 outside, a smooth edge of width ``edge``."""
-    return np.clip((1.0 - r) / edge + 0.5, 0.0, 1.0)
-
-
 def _structures(rng: np.random.Generator, needed: set[str], look: Look, dx: np.ndarray, dy: np.ndarray,
                 u: np.ndarray, v: np.ndarray, r_cell: np.ndarray, r_nuc: np.ndarray, cell: np.ndarray,
                 nucleus: np.ndarray, cyto: np.ndarray, radius: float, nr: float, nuc_at: tuple[float, float],
                 noise: _Window) -> dict[str, np.ndarray]:
+    """Each structure's image of one cell on its box (zeros for those no channel needs).
+
+    ``dx, dy``: offsets (px) from the cell centre; ``u, v``: along/across the cell's long axis;
+    ``r_cell``, ``r_nuc``: normalised radii; ``cell``, ``nucleus``, ``cyto``: soft masks.
+    """
     parts: dict[str, np.ndarray] = {}
     zeros = np.zeros_like(cell)
     for key in STRUCTURES:
@@ -145,12 +154,12 @@ def _structures(rng: np.random.Generator, needed: set[str], look: Look, dx: np.n
         theta = rng.uniform(0, 2 * np.pi)
         px, py = nuc_at[0] + 1.2 * nr * np.cos(theta), nuc_at[1] + 1.2 * nr * np.sin(theta)
         d2 = (dx - px) ** 2 + (dy - py) ** 2
-        parts["perinuclear"] = np.exp(-d2 / (2 * (0.35 * nr) ** 2)) * (0.6 + 0.4 * noise.fine) * cell
+        parts["perinuclear"] = gaussian(d2, 0.35 * nr) * (0.6 + 0.4 * noise.fine) * cell
     if "centrosome" in needed:
         theta = rng.uniform(0, 2 * np.pi)
         px, py = nuc_at[0] + 1.15 * nr * np.cos(theta), nuc_at[1] + 1.15 * nr * np.sin(theta)
         d2 = (dx - px) ** 2 + (dy - py) ** 2
-        parts["centrosome"] = 2.0 * np.exp(-d2 / (2 * max(0.7, 0.08 * radius) ** 2))
+        parts["centrosome"] = 2.0 * gaussian(d2, max(0.7, 0.08 * radius))
     if "filaments" in needed:
         period = max(3.0, radius * 0.3)
         phase = rng.uniform(0, 2 * np.pi)
@@ -167,16 +176,19 @@ def _structures(rng: np.random.Generator, needed: set[str], look: Look, dx: np.n
 
 def _dots(rng: np.random.Generator, dx: np.ndarray, dy: np.ndarray, count: int, r_min: float, r_max: float,
           sigma: float) -> np.ndarray:
+    """``count`` Gaussian puncta (sd ``sigma`` px, peak 1.5) at ``r_min``..``r_max`` px from the centre."""
     img = np.zeros_like(dx)
     for _ in range(max(0, count)):
         rr = rng.uniform(r_min, max(r_min + 1e-3, r_max))
         th = rng.uniform(0, 2 * np.pi)
-        img += np.exp(-((dx - rr * np.cos(th)) ** 2 + (dy - rr * np.sin(th)) ** 2) / (2 * sigma**2))
+        img += gaussian((dx - rr * np.cos(th)) ** 2 + (dy - rr * np.sin(th)) ** 2, sigma)
     return 1.5 * img
 
 
 @dataclass(frozen=True)
 class _Window:
+    """The fine and coarse textures cut out to one cell's box."""
+
     fine: np.ndarray
     coarse: np.ndarray
 
@@ -191,22 +203,9 @@ class _Textures:
         self.side = min(height, width)
 
     def window(self, y0: int, y1: int, x0: int, x1: int, radius: float) -> _Window:
+        """The textures' pixels in rows ``y0:y1`` and columns ``x0:x1`` (drawn on first use)."""
         if self._fine is None:
-            self._fine = _noise(self.rng, self.shape, max(1.0, self.side * 0.006))
-            self._coarse = _noise(self.rng, self.shape, max(1.5, self.side * 0.012))
+            self._fine = smooth_noise(self.rng, self.shape, max(1.0, self.side * 0.006))
+            self._coarse = smooth_noise(self.rng, self.shape, max(1.5, self.side * 0.012))
         assert self._coarse is not None
         return _Window(self._fine[y0:y1, x0:x1], self._coarse[y0:y1, x0:x1])
-
-
-def _noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    """Smooth zero-mean unit-variance noise with correlation length ``sigma`` pixels."""
-    field_ = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
-    sd = float(field_.std()) or 1.0
-    return (field_ - field_.mean()) / sd
-
-
-def to_dtype(image: np.ndarray, dtype: np.dtype | str, peak: float, offset: float = 0.0) -> np.ndarray:
-    """Scale a rendered float image (``1`` -> ``peak`` counts, plus ``offset``) to an integer type, clipped."""
-    dt = np.dtype(dtype)
-    info = np.iinfo(dt)
-    return np.clip(np.rint(image * peak + offset), info.min, info.max).astype(dt)

@@ -1,9 +1,10 @@
+#!/usr/bin/env python
 """Simulate a plate-based phenotype screen with known ground truth (images, metadata.csv, ground_truth.json).
 
 Examples:
-  python -m mcnn.simulate.cli --out data/raw/simulated                 # the demo screen
-  python -m mcnn.simulate.cli --preset test --out /tmp/screen --seed 3
-  python -m mcnn.simulate.cli --preset small --size 96 --sites 4 --out /tmp/small --preview /tmp/small.png
+  python tools/simulate.py --out data/raw/simulated                 # the demo screen
+  python tools/simulate.py --preset test --out /tmp/screen --seed 3
+  python tools/simulate.py --preset small --size 96 --sites 4 --out /tmp/small --preview /tmp/small.png
 
 Layout and ground truth: docs/simulator.md and docs/formats.md ("A simulated screen").
 """
@@ -15,11 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from tqdm import tqdm
 
 from mcnn.cli import run
 from mcnn.errors import ConfigError
-from mcnn.simulate.config import PHENOTYPES, PRESET_HELP, get_preset, with_overrides
+from mcnn.simulate.config import PHENOTYPES, PRESET_HELP, ScreenConfig, get_preset, with_overrides
 from mcnn.simulate.layout import plan_fields
 from mcnn.simulate.screen import simulate_screen
 
@@ -46,23 +49,33 @@ def get_args_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the simulator with parsed ``args``; returns the exit status."""
-    phenotypes = None
-    if args.phenotypes is not None:
-        phenotypes = tuple(name.strip() for name in args.phenotypes.split(",") if name.strip())
-        unknown = [name for name in phenotypes if name not in PHENOTYPES]
-        if unknown:
-            raise ConfigError(f"--phenotypes: unknown {', '.join(map(repr, unknown))}; choose from "
-                              f"{', '.join(PHENOTYPES)}")
+def parse_phenotypes(text: str | None) -> tuple[str, ...] | None:
+    """The ``--phenotypes`` comma list (``None`` when not given); ConfigError naming unknown ones."""
+    if text is None:
+        return None
+    phenotypes = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in phenotypes if name not in PHENOTYPES]
+    if unknown:
+        raise ConfigError(f"--phenotypes: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(PHENOTYPES)}")
+    return phenotypes
+
+
+def screen_config(args: argparse.Namespace) -> ScreenConfig:
+    """The validated screen configuration: ``--preset`` with the other options applied."""
+    phenotypes = parse_phenotypes(args.phenotypes)
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     for option in ("plates", "sites"):
         value = getattr(args, option)
         if value is not None and value < 1:
             raise ConfigError(f"--{option} must be at least 1, got {value}")
-    config = with_overrides(get_preset(args.preset), size=args.size, plates=args.plates, sites=args.sites,
-                            seed=args.seed, phenotypes=phenotypes)
+    return with_overrides(get_preset(args.preset), size=args.size, plates=args.plates, sites=args.sites,
+                          seed=args.seed, phenotypes=phenotypes)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the simulator with parsed ``args``; one summary line on stderr; returns the exit status."""
+    config = screen_config(args)
     total = len(plan_fields(config))
     start = time.perf_counter()
     with tqdm(total=total, unit="field", desc="simulate", file=sys.stderr, disable=not sys.stderr.isatty(),
@@ -73,11 +86,11 @@ def main(args: argparse.Namespace) -> int:
           f"{len(config.concentrations)} concentration(s) x {config.replicates} replicate(s)) to {out} "
           f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     if args.preview is not None:
-        from mcnn.simulate.preview import save_preview
+        from mcnn.simulate.preview import save_preview  # matplotlib only when a preview is asked for
 
         print(f"wrote {save_preview(out, args.preview)}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run("mcnn.simulate", lambda: main(get_args_parser().parse_args())))
+    sys.exit(run("simulate", lambda: main(get_args_parser().parse_args())))

@@ -1,41 +1,31 @@
-"""Checks shared by the data_prep tests: read back LMDBs, index CSVs, list files and means."""
+"""Prepared datasets in tests: run :func:`mcnn.prep.prepare` and check what it wrote.
+
+Reads back LMDBs, index CSVs, list files and means with the low-level readers (``csv``, LMDB,
+binaryproto), independently of :func:`mcnn.prep.load_prepared`'s own checks.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import re
-import subprocess
-import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from mcnn.caffe.datum import LmdbReader, datum_to_array
 from mcnn.caffe.io import read_binaryproto
-from mcnn.prep import PrepOptions, load_prepared, prepare
-from tests.support import ROOT
+from mcnn.prep import PrepOptions, PrepResult, load_prepared, prepare
 
 KEY = re.compile(r"^(\d{8})_(.+)$")
 
 
-def run_prepare(dataset: str, raw: Path, out: Path, **kwargs: object):
+def run_prepare(dataset: str, raw: Path, out: Path, **kwargs: object) -> PrepResult:
     """prepare() in this process, one worker, no progress bars, 2 repeats unless given."""
     kwargs.setdefault("workers", 1)
     kwargs.setdefault("repeats", 2)
     kwargs.setdefault("quiet", True)
     return prepare(dataset, raw, out, PrepOptions(**kwargs))  # type: ignore[arg-type]
-
-
-def run_script(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``data_prep/<script>`` with this interpreter."""
-    import os
-
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, str(ROOT / "data_prep" / script), *args], capture_output=True, text=True,
-                          cwd=ROOT, env=full_env)
 
 
 def read_lmdb(path: Path) -> list[tuple[str, int, np.ndarray]]:
@@ -45,6 +35,7 @@ def read_lmdb(path: Path) -> list[tuple[str, int, np.ndarray]]:
 
 
 def read_index(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file (an index CSV, the metadata of a download) as dicts, header row as keys."""
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
@@ -115,6 +106,3 @@ def check_prepared(out: Path, dataset: str, channels: tuple[str, ...], hw: tuple
     assert (out / "train_lmdb").resolve() == first.train_lmdb.resolve()
     assert (out / "mean.binaryproto").resolve() == first.mean.resolve()
 
-
-def per_class_counts(rows: list[dict[str, str]]) -> dict[str, int]:
-    return dict(Counter(r["class_name"] for r in rows))

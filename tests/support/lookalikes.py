@@ -1,4 +1,4 @@
-"""Synthetic look-alike downloads shared by the data_prep tests (written once per test process).
+"""Synthetic look-alike downloads shared by the dataset and data_prep tests (written once per test process).
 
 Tests must not modify these folders; :func:`copy_raw` gives a private copy to damage.
 """
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from mcnn.datasets import get_dataset
+from mcnn.simulate.lookalikes.registry import synthesize
 from tests.support import ROOT
 
-#: The two copies of the real BBBC021 metadata CSVs (docs/datasets.md §5.5).
+#: The two copies of the real BBBC021 metadata CSVs (https://bbbc.broadinstitute.org/BBBC021), one per
+#: line-end/quoting dialect.
 BBBC021_CSV = ROOT.parent / "shared" / "data" / "bbbc021"
 DIALECTS = ("crlf_unquoted", "quoted_cr")
 
@@ -39,7 +40,7 @@ def lookalike(name: str) -> Path:
         atexit.register(shutil.rmtree, _root, True)
     if name not in _done:
         extra = {"metadata": real_csv_dir()} if name == "bbbc021" else {}
-        get_dataset(name).synthesize(_root / name, "small", 0, **extra)
+        synthesize(name, _root / name, "small", 0, **extra)
         _done[name] = _root / name
     return _done[name]
 

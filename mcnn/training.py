@@ -1,0 +1,95 @@
+"""The one place that launches training, on either engine.
+
+``engine="torch"`` runs the solver with the PyTorch engine (:func:`mcnn.engine.launch.run_training`:
+one process on the CPU or a GPU, or data-parallel over several GPUs); ``engine="caffe"`` runs the
+real ``caffe train`` binary with the same flags (``tools/caffe/caffe.cpp`` of Caffe: ``-solver``,
+``-weights``, ``-snapshot``, ``-gpu``, ``-iterations``, ``-sigint_effect``, ``-sighup_effect``).
+``tools/train.py`` and the reproduction harness (:mod:`mcnn.reproduce`) both go through :func:`train`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mcnn.errors import ConfigError
+
+#: The training engines: the PyTorch engine or the real ``caffe`` binary.
+ENGINES = ("torch", "caffe")
+
+
+@dataclass
+class TrainingRun:
+    """One training run: the flags of ``caffe train`` plus the engine's own options.
+
+    ``gpu`` is Caffe's text (``0``, ``0,1`` or ``all``; None = CPU). ``sigint_effect`` and
+    ``sighup_effect`` left None are not passed to ``caffe`` (its defaults: stop, snapshot).
+    The options below ``sighup_effect`` only apply to the torch engine; ``log_file`` gets the
+    engine's glog lines appended (default: stderr).
+    """
+
+    solver: str
+    weights: Sequence[str] = ()
+    snapshot: str | None = None
+    gpu: str | None = None
+    iterations: int | None = None
+    sigint_effect: str | None = None
+    sighup_effect: str | None = None
+    workers: int = 0
+    progress: bool = False
+    channels_last: bool = False
+    bf16: bool = False
+    compile: bool = False
+    log_file: Path | None = None
+
+
+def caffe_argv(run: TrainingRun) -> list[str]:
+    """The ``caffe train`` command line of ``run`` (flags in a fixed order, unset ones left out)."""
+    cmd = ["caffe", "train", "-solver", run.solver]
+    values = {"weights": ",".join(run.weights) or None, "snapshot": run.snapshot, "gpu": run.gpu,
+              "sigint_effect": run.sigint_effect, "sighup_effect": run.sighup_effect,
+              "iterations": None if run.iterations is None else str(run.iterations)}
+    for flag, value in values.items():
+        if value is not None:
+            cmd += [f"-{flag}", value]
+    return cmd
+
+
+def _train_caffe(run: TrainingRun) -> int:
+    if shutil.which("caffe") is None:
+        raise ConfigError("--engine caffe needs the `caffe` binary on PATH; it is in the Docker image built "
+                          "from Dockerfile.caffe (see README, Inside Docker), or use --engine torch")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return subprocess.call(caffe_argv(run))
+
+
+def _train_torch(run: TrainingRun) -> int:
+    from mcnn.engine.glog import GlogWriter
+    from mcnn.engine.launch import parse_gpus, run_training
+    from mcnn.engine.trainer import TrainOptions
+
+    options = TrainOptions(weights=list(run.weights), snapshot=run.snapshot, iterations=run.iterations,
+                           workers=max(0, run.workers), sigint_effect=run.sigint_effect or "stop",
+                           sighup_effect=run.sighup_effect or "snapshot", progress=run.progress,
+                           channels_last=run.channels_last, bf16=run.bf16, compile=run.compile)
+    gpus = parse_gpus(run.gpu)
+    if run.log_file is None:
+        run_training(run.solver, options, gpus)
+        return 0
+    with open(run.log_file, "a", encoding="utf-8") as stream:
+        run_training(run.solver, options, gpus, GlogWriter(stream=stream))
+    return 0
+
+
+def train(run: TrainingRun, engine: str = "torch") -> int:
+    """Train ``run`` with ``engine`` (torch or caffe); returns the exit status (caffe's, or 0)."""
+    if engine == "caffe":
+        return _train_caffe(run)
+    if engine == "torch":
+        return _train_torch(run)
+    raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
