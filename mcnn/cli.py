@@ -17,9 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mcnn.errors import ConfigError, McnnError
-
-#: Choices of ``--engine``: the PyTorch engine or real Caffe (the ``caffe`` binary and pycaffe).
-ENGINES = ("torch", "caffe")
+from mcnn.training import ENGINES
 
 
 def run(prog: str, main: Callable[[], int | None]) -> int:
