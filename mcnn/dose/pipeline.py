@@ -25,7 +25,7 @@ from mcnn.dose.aggregate import (
     training_concentrations,
 )
 from mcnn.dose.analysis import CurveResult, DoseSettings, fit_groups
-from mcnn.dose.report import write_ec50_csv, write_ec50_json, write_points_csv
+from mcnn.dose.outputs import write_ec50_csv, write_ec50_json, write_points_csv
 from mcnn.errors import ConfigError
 
 OVERVIEW_LIMIT = 48

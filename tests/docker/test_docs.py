@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from tests.docker.common import (
     make_fake_home,
     run_entrypoint,
 )
-from tests.support import ROOT
+from tests.support import ROOT, run_script
 
 RUNS = docker_runs()
 HELP_WORDS = {"help", "-h", "--help"}
@@ -77,8 +75,7 @@ def test_run_lines_are_accepted_by_the_entrypoint(run: DockerRun, tmp_path: Path
 
 @functools.cache
 def tool_help(script: str) -> str:
-    proc = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    proc = run_script(script, "--help", timeout=300)
     assert proc.returncode == 0, f"{script} --help: {proc.stderr}"
     return proc.stdout
 

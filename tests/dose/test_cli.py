@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mcnn.cli import run
-from mcnn.dose.report import EC50_COLUMNS, POINT_COLUMNS
+from mcnn.dose.outputs import EC50_COLUMNS, POINT_COLUMNS
 from tests.dose.synth import CONCENTRATIONS, INDEX_COLUMNS, write_predictions
 from tests.support import ROOT, run_script
 
