@@ -55,13 +55,20 @@ def read_table(path: str | os.PathLike[str]) -> Table:
     return Table(path=path, columns=columns, rows=rows)
 
 
+def format_cell(value: object) -> object:
+    """A CSV cell of the toolkit's dialect: ``None`` as empty, floats at full precision (``repr``)."""
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else value
+
+
 def format_table(rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> str:
     """CSV text (LF line ends) of ``rows`` restricted to ``columns``; floats keep full precision."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+        writer.writerow({k: format_cell(v) for k, v in row.items()})
     return buffer.getvalue()
 
 
@@ -83,4 +90,4 @@ class RowWriter:
         """Write one row: ``values`` in column order (``None`` as empty, floats at full precision)."""
         if len(values) != len(self.columns):
             raise ValueError(f"CSV row of {len(values)} values for {len(self.columns)} columns")
-        self._writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in values])
+        self._writer.writerow([format_cell(v) for v in values])
