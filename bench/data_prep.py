@@ -19,12 +19,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from measure import measure  # bench/measure.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,49 +42,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the results here (default bench/results/data_prep-<time>.json)")
     p.add_argument("--keep", type=Path, help="keep the look-alike and outputs in this folder")
     return p
-
-
-def _tree_rss(pid: int) -> int:
-    """Resident memory (bytes) of ``pid`` and all its descendants, from /proc."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/status") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as handle:
-                    todo += [int(x) for x in handle.read().split()]
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
-
-
-def _measure(cmd: list[str]) -> dict[str, float]:
-    """Run ``cmd``; wall time, the largest process's peak RSS and the sampled peak of the tree."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
-            done.wait(0.05)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    done.set()
-    thread.join()
-    wall = time.perf_counter() - start
-    stderr = proc.stderr.read() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{stderr}")
-    return {"wall_s": wall, "max_rss_mb": usage.ru_maxrss / 1024, "tree_rss_mb": peak[0] / 2**20}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -113,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
             shutil.rmtree(out, ignore_errors=True)
             cmd = [sys.executable, str(ROOT / "data_prep" / "prepare.py"), "bbbc021", "--raw", str(raw), "--out",
                    str(out), "--protocol", "full", "--workers", str(workers), "--quiet"]
-            m = _measure(cmd)
+            m = measure(cmd)
             info = json.loads((out / "dataset.json").read_text())
             split = info["splits"][0]
             fields = split["train"] + split["test"] + info["unlabelled"]["screen"]["size"]

@@ -11,6 +11,10 @@ Examples:
   python data_prep/synthesize.py hela --out /tmp/raw/hela --size real
   python data_prep/synthesize.py bbbc021 --out /tmp/raw/bbbc021 --metadata /path/to/csvs --plates all
   python data_prep/synthesize.py simulate --out /tmp/raw/sim [simulator options ...]
+  python data_prep/synthesize.py simulate --preset test --out /tmp/raw/sim --ome-zarr
+
+`simulate` writes a screen in the generic screen format (load_data.csv + platemap.csv, OME-Zarr
+plates with --ome-zarr), which `prepare.py screen` reads (docs/simulator.md).
 """
 
 from __future__ import annotations
@@ -59,8 +63,8 @@ def get_args_parser() -> argparse.ArgumentParser:
             s.add_argument("--fields-per-plate", type=int,
                            help="keep only each plate's DMSO fields and its first N other fields (quick real-size "
                                 "trials)")
-    sub.add_parser("simulate", help="the phenotype simulator (tools/simulate.py); remaining arguments go to it",
-                   add_help=False)
+    sub.add_parser("simulate", help="the phenotype simulator (tools/simulate.py): a screen in the generic format; "
+                                    "remaining arguments (--preset, --ome-zarr, ...) go to it", add_help=False)
     return p
 
 

@@ -6,8 +6,10 @@ contract in ``pyproject.toml``, checked by ``lint-imports``):
 - ``mcnn.cli`` (argument groups and error reporting of the scripts in ``tools/`` and
   ``data_prep/``) and ``mcnn.demo`` (the simulated screen end to end, with its HTML report).
 - ``mcnn.reproduce``: the reproduction orchestrator (prepare, nets and solver, train, evaluate
-  per split, dose-response, the Table 1 summary).
-- ``mcnn.training``: the one launcher of training, on the PyTorch engine or real ``caffe train``.
+  per split, dose-response, your own screen's outputs, the Table 1 summary).
+- ``mcnn.training``: the one launcher of training, on the PyTorch engine or real ``caffe train``;
+  ``mcnn.screening``: your own screen after training (every field predicted and profiled, per-well
+  Parquet profiles, phenotypic activity with copairs, dose-response).
 - ``mcnn.evaluate`` (predictions, metrics, repeat statistics, BBBC021 MoA and NSC/NSCB, figures,
   the Table 1 summary record) and ``mcnn.dose`` (aggregation, LL.4 fits, EC50s, plots, reports).
 - ``mcnn.engine`` (the PyTorch engine: layers, net graph, fillers, solvers, training loop,
@@ -16,8 +18,9 @@ contract in ``pyproject.toml``, checked by ``lint-imports``):
   eight download layouts, on shared drawing primitives).
 - ``mcnn.nets``: net builders behind a registry (``mcnn``, ``alexnet``, ``googlenet``), presets
   derived from the dataset classes, the solver builder and the per-layer summary.
-- ``mcnn.datasets``: readers of the eight datasets' download layouts (and of simulated screens),
-  one module per dataset, registered by name.
+- ``mcnn.datasets``: readers of the eight datasets' download layouts, one module per dataset,
+  registered by name, and of your own screen (``screen``: a LoadData image table or OME-Zarr
+  plates, and a plate map; the format the phenotype simulator writes).
 - ``mcnn.caffe``: the Caffe schema, prototxt/caffemodel/binaryproto/solverstate I/O, Datum and
   LMDB records, and the table of layer types with Caffe's shape rules (the one place for its
   rounding).

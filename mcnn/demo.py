@@ -3,10 +3,11 @@
 Steps (each is one of the toolkit's commands, run in-process): the phenotype simulator writes a
 plate screen with controls and dilution series (``data_prep/synthesize.py simulate``);
 data_prep converts it to LMDB with one 90/10 split of the control classes
-(``data_prep/prepare.py simulated``); the reproduction runner generates the M-CNN and its solver,
-trains on the CPU, evaluates on the held-out controls and applies the model to the dilution
-series (``tools/reproduce.py simulated``); the dose-response fits give EC50 estimates that
-``report.html`` sets against the simulator's ground truth.
+through the generic reader of your own screens (``data_prep/prepare.py screen`` on its
+LoadData image table and plate map); the reproduction runner generates the M-CNN and its solver,
+trains on the CPU, evaluates on the held-out controls and applies the model to every field of
+the screen (``tools/reproduce.py screen --data``: predictions, profiles, phenotypic activity and
+dose-response fits); ``report.html`` sets the EC50 estimates against the simulator's ground truth.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from mcnn.figures import save_figure
 from mcnn.fsutil import atomic_write_text
 from mcnn.reproduce import ReproduceOptions, Reproduction, hardware
 
+#: The whole-screen outputs of the M-CNN in the run folder (predictions, profiles, activity, dose).
+SCREEN_OUTPUTS = "screen_mcnn"
 #: Log10 error within which a planted EC50 counts as recovered (the acceptance of issue 6).
 TOLERANCE_LOG10 = 0.3
 
@@ -210,20 +213,20 @@ def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoRe
             bar.close()
     seconds["simulate"] = time.time() - start
     save_preview(raw, out / "preview.png", per_class=4)
+    t = time.time()
+    log("[2/4] converting to LMDB (data_prep screen: 90/10 split of the control classes' fields)")
+    prepare_screen(raw, out / "data", options)
+    seconds["prepare"] = time.time() - t
     repro = Reproduction(ReproduceOptions(
-        dataset="simulated", raw=raw, out=out, repeats=options.repeats, epochs=options.epochs,
+        dataset="screen", raw=None, data=out / "data", out=out, repeats=options.repeats, epochs=options.epochs,
         step_epochs=options.step_epochs, seed=options.seed, profiling=False, workers=options.workers,
         quiet=options.quiet, net_options=dict(options.net_options)), log=log)
     t = time.time()
-    log("[2/4] converting to LMDB (data_prep, 90/10 split of the control classes)")
-    repro.prepare()
-    seconds["prepare"] = time.time() - t
-    t = time.time()
-    log("[3/4] training the M-CNN on the CPU and evaluating on the held-out fields")
+    log("[3/4] training the M-CNN on the CPU, evaluating on the held-out fields, predicting the whole screen")
     summary = repro.run()
     seconds["train_evaluate_dose"] = time.time() - t
     log("[4/4] dose-response fits against the planted EC50s")
-    recoveries = compare_ec50(raw / "ground_truth.json", out / "dose_mcnn" / "ec50.json")
+    recoveries = compare_ec50(raw / "ground_truth.json", out / SCREEN_OUTPUTS / "dose" / "ec50.json")
     seconds["total"] = time.time() - start
     timing_file = out / "timings.json"
     if (out / "runs" / "mcnn" / "repeat_000" / "metrics.json").stat().st_mtime >= start or not timing_file.is_file():
@@ -234,6 +237,24 @@ def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoRe
     accuracy = stats.get("mean") if stats else None
     report = write_report(options, summary, recoveries, seconds)
     return DemoResult(out, accuracy, recoveries, seconds, report)
+
+
+def screen_flags(raw: Path) -> dict[str, str]:
+    """The ``prepare.py screen`` options that read a simulated screen: its image table, plate map and
+    the flags its ground truth suggests, with ``split=field`` (the paper's 90/10 split of fields)."""
+    truth = json.loads((raw / "ground_truth.json").read_text())
+    flags = {"images": str(raw / truth.get("image_table", "load_data.csv")),
+             "platemap": str(raw / truth.get("platemap", "platemap.csv")), "split": "field"}
+    flags.update({k: str(v) for k, v in truth.get("prepare", {}).items()})
+    return flags
+
+
+def prepare_screen(raw: Path, data: Path, options: DemoOptions) -> None:
+    """``python data_prep/prepare.py screen`` on the simulated screen (complete outputs are kept)."""
+    from mcnn.prep.pipeline import PrepOptions, prepare
+
+    prepare("screen", raw, data, PrepOptions(repeats=options.repeats, seed=options.seed, quiet=options.quiet,
+                                             dataset_options=screen_flags(raw)))
 
 
 def write_report(options: DemoOptions, summary: dict, recoveries: list[Recovery], seconds: dict[str, float]) -> Path:
@@ -269,7 +290,7 @@ def write_report(options: DemoOptions, summary: dict, recoveries: list[Recovery]
     r.paragraph("The trained network is applied to the dilution series; per compound and concentration the median "
                 "over fields per replicate, then the median and MAD over replicates; a four-parameter log-logistic "
                 "curve gives the EC50 of the compound's phenotype class (tools/dose_response.py).")
-    r.image(out / "dose_mcnn" / "overview.png", "dose-response curves")
+    r.image(out / SCREEN_OUTPUTS / "dose" / "overview.png", "dose-response curves")
     rows, css = [], []
     for rec in recoveries:
         est = "—" if not math.isfinite(rec.estimate) else f"{rec.estimate:.3g}"
@@ -286,13 +307,24 @@ def write_report(options: DemoOptions, summary: dict, recoveries: list[Recovery]
                 "lies inside the tested concentrations; for the others the fit must decline to report a number.",
                 "note")
     r.image(out / "ec50_recovery.png", "estimated against planted EC50")
+    activity = out / SCREEN_OUTPUTS / "activity.png"
+    if activity.is_file():
+        r.heading("5. Phenotypic activity")
+        r.paragraph("The penultimate layer's features, median per well, are the screen's profiles "
+                    f"({SCREEN_OUTPUTS}/wells.parquet, for pycytominer). copairs ranks each treatment's replicate "
+                    "wells against the DMSO wells: a mean average precision near 1 with a small q-value is a "
+                    "treatment whose profile stands apart from the controls.")
+        r.image(activity, "mAP per treatment against the negative controls")
     r.heading("Reproduce these steps one by one")
     r.code("\n".join([
         f"python data_prep/synthesize.py simulate --preset {options.preset} --seed {options.seed}"
         + (f" --sites {options.sites}" if options.sites else "") + f" --out {out}/raw",
-        f"python data_prep/prepare.py simulated --raw {out}/raw --out {out}/data --repeats {options.repeats}",
-        f"python tools/reproduce.py simulated --raw {out}/raw --out {out} --repeats {options.repeats} "
-        f"--epochs {options.epochs:g} --step-epochs {options.step_epochs:g}",
-        f"python tools/dose_response.py --predictions {out}/dose_mcnn/predictions.csv --out {out}/dose_mcnn",
+        f"python data_prep/prepare.py screen --images {out}/raw/load_data.csv --platemap {out}/raw/platemap.csv "
+        "--label-column Metadata_Phenotype --negative-control Metadata_Role=negative_control "
+        f"--positive-control Metadata_Role=positive_control --split field --out {out}/data --repeats {options.repeats}",
+        f"python tools/reproduce.py screen --data {out}/data --out {out} --epochs {options.epochs:g} "
+        f"--step-epochs {options.step_epochs:g}",
+        f"python tools/dose_response.py --predictions {out}/{SCREEN_OUTPUTS}/dose_predictions.csv "
+        f"--out {out}/{SCREEN_OUTPUTS}/dose",
     ]))
     return r.write(out / "report.html")

@@ -40,7 +40,7 @@ class ReproduceOptions:
     """Options of one reproduction run (the flags of ``tools/reproduce.py``)."""
 
     dataset: str
-    raw: Path
+    raw: Path | None
     out: Path
     arch: str = "mcnn"
     repeats: int = 50
@@ -60,9 +60,16 @@ class ReproduceOptions:
     workers: int = 2
     prep_workers: int | None = None
     quiet: bool = False
+    #: A dataset data_prep already prepared (instead of ``raw``): its splits are trained as they are.
+    data: Path | None = None
+    #: Classes whose probabilities the screen's dose-response fits use (default: all but the controls').
+    dose_classes: tuple[str, ...] = ()
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the flag of an option the run cannot use."""
+        if (self.raw is None) == (self.data is None):
+            raise ConfigError("give either --raw (a download to prepare) or --data (a prepared dataset)"
+                              if self.raw is None else "--raw and --data exclude each other")
         if self.arch not in list_nets():
             raise ConfigError(f"--arch {self.arch!r}: choose from {', '.join(list_nets())}")
         if self.net_options and self.arch != "mcnn":
@@ -147,6 +154,8 @@ class Reproduction:
         from mcnn.prep.pipeline import PrepOptions, prepare, split_names
         from mcnn.prep.prepared import load_prepared
 
+        if self.o.data is not None:
+            return self._prepared(load_prepared(self.o.data))
         opts = PrepOptions(protocol=self.o.protocol, repeats=self.o.repeats, seed=self.o.seed, augment=self.o.augment,
                            quiet=self.o.quiet)
         if self.o.prep_workers:
@@ -161,6 +170,20 @@ class Reproduction:
         prepare(self.o.dataset, self.o.raw, self.data_dir, opts)
         return load_prepared(self.data_dir)
 
+    def _prepared(self, ds: PreparedDataset) -> PreparedDataset:
+        """``--data``: the prepared dataset as it is, with this shard's splits."""
+        from dataclasses import replace
+
+        if ds.dataset != self.o.dataset:
+            raise ConfigError(f"--data {ds.root}: a prepared {ds.dataset} dataset, not {self.o.dataset}")
+        self.data_dir = ds.root
+        self.planned = [s.name for s in ds.splits]
+        i, n = self.o.shard
+        mine = ds.splits[i::n]
+        if not mine:
+            raise ConfigError(f"--shard {i}/{n}: only {len(ds.splits)} splits, none for this shard")
+        return replace(ds, splits=tuple(mine))
+
     def run(self) -> dict[str, object]:
         """Prepare, run this shard's splits, summarise; returns the summary."""
         ds = self.prepare()
@@ -170,12 +193,15 @@ class Reproduction:
             self.run_split(ds, split)
         if self.o.dose:
             self.dose_response(ds)
+        if ds.dataset == "screen":
+            self.screen(ds)
         return self.summarize(ds)
 
     def dose_response(self, ds: PreparedDataset) -> Path | None:
-        """Apply the first split's model to the dose set (BBBC013-016, simulated) and fit the curves.
+        """Apply the first split's model to the dose set (BBBC013-016) and fit the curves.
 
-        Writes ``dose_<arch>/predictions.csv`` and the dose-response outputs (ec50.csv, ec50.json,
+        Writes ``dose_<arch>/predictions.csv`` (with the per-field and per-well profiles of
+        :func:`mcnn.screening.screen_outputs`) and the dose-response outputs (ec50.csv, ec50.json,
         plots) beside it; the training concentrations of that split are marked.
         """
         dose = next((u for u in ds.unlabelled if u.name == "dose"), None)
@@ -187,19 +213,45 @@ class Reproduction:
             return out
         from mcnn.dose.analysis import DoseSettings
         from mcnn.dose.pipeline import analyze
-        from mcnn.evaluate.outputs import write_screen
+        from mcnn.screening import ScreenSettings, screen_outputs
 
         metrics = json.loads((first / "metrics.json").read_text())
         weights = first / "snapshots" / f"{self.o.arch}_iter_{metrics['iterations']}.caffemodel"
-        result = run_model(first / f"{self.o.arch}_deploy.prototxt", weights, dose.lmdb, index=dose.index,
-                           labels=ds.root / "labels.txt", train_val=first / f"{self.o.arch}_train_val.prototxt",
-                           engine=self.o.engine, gpu=self.o.gpu)
-        write_screen(out, result.rows, result.columns, result.classes)
-        split_dir = self.o.out / "data"
+        screen_outputs(first / f"{self.o.arch}_deploy.prototxt", weights, dose.lmdb, dose.index, out,
+                       labels=ds.root / "labels.txt", train_val=first / f"{self.o.arch}_train_val.prototxt",
+                       settings=ScreenSettings(engine=self.o.engine, gpu=self.o.gpu, activity=False, dose=False),
+                       log=lambda m: None)
+        split_dir = self.o.data or self.o.out / "data"
         train_index = next(split_dir.rglob(f"splits/{self.planned[0]}/train_index.csv"), None)
         analyze(out / "predictions.csv", out, DoseSettings(unit=ds.concentration_unit or ""),
                 training_index=[train_index] if train_index else [])
         self.log(f"dose-response curves of {dose.size} fields in {out}")
+        return out
+
+    def screen(self, ds: PreparedDataset) -> Path | None:
+        """Your own screen: the first split's model over every field (mcnn.screening) into ``screen_<arch>/``."""
+        from mcnn.screening import ScreenSettings, control_classes, screen_outputs
+
+        every = next((u for u in ds.unlabelled if u.name == "screen"), None)
+        first = self.runs_dir / self.planned[0]
+        if every is None or not (first / "metrics.json").is_file():
+            return None
+        spec_path = ds.root / "screen.json"
+        spec = json.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else {}
+        negative = str(spec.get("negative_control") or "")
+        train_index = ds.root / "splits" / self.planned[0] / "train_index.csv"
+        settings = ScreenSettings(
+            negative_control=negative, positive_control=str(spec.get("positive_control") or ""),
+            control_classes=control_classes(train_index, negative, str(spec.get("control_class") or "control")),
+            dose_classes=self.o.dose_classes, unit=ds.concentration_unit or "", engine=self.o.engine, gpu=self.o.gpu,
+            batch=self.data_spec(ds, ds.splits[0]).test_batch, progress=not self.o.quiet and os.isatty(2),
+            seed=self.o.seed)
+        metrics = json.loads((first / "metrics.json").read_text())
+        weights = first / "snapshots" / f"{self.o.arch}_iter_{metrics['iterations']}.caffemodel"
+        out = self.o.out / f"screen_{self.o.arch}"
+        screen_outputs(first / f"{self.o.arch}_deploy.prototxt", weights, every.lmdb, every.index, out,
+                       labels=ds.root / "labels.txt", train_val=first / f"{self.o.arch}_train_val.prototxt",
+                       settings=settings, log=self.log)
         return out
 
     def data_spec(self, ds: PreparedDataset, split: PreparedSplit) -> DataSpec:

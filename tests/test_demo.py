@@ -3,6 +3,8 @@ recovers the planted EC50s (issue 6's acceptance; the full demo reports the same
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from pathlib import Path
 
@@ -20,7 +22,7 @@ def test_small_demo_recovers_the_planted_ec50s(tmp_path: Path) -> None:
     out = run_script("tools/demo.py", *args)
     assert out.returncode == 0, out.stderr[-3000:]
     demo = tmp_path / "demo"
-    recoveries = compare_ec50(demo / "raw" / "ground_truth.json", demo / "dose_mcnn" / "ec50.json")
+    recoveries = compare_ec50(demo / "raw" / "ground_truth.json", demo / "screen_mcnn" / "dose" / "ec50.json")
     in_range = [r for r in recoveries if r.in_range]
     assert [r.compound for r in in_range] == ["CPD-01", "CPD-02", "CPD-03"]
     for r in in_range:
@@ -29,6 +31,17 @@ def test_small_demo_recovers_the_planted_ec50s(tmp_path: Path) -> None:
         assert r.ci_low <= r.estimate <= r.ci_high
     (outside,) = [r for r in recoveries if not r.in_range]  # CPD-04: EC50 100 uM, above the tested 30 uM
     assert outside.status != "ok" and outside.recovered
+    # phenotypic activity (copairs): the planted active treatments stand apart from DMSO, the inactive ones don't
+    truth = json.loads((demo / "raw" / "ground_truth.json").read_text())["compounds"]
+    with open(demo / "screen_mcnn" / "activity.csv", newline="") as handle:
+        activity = [r for r in csv.DictReader(handle) if truth[r["Metadata_Compound"]]["role"] == "treatment"]
+    planted = [(r, float(r["Metadata_Concentration"]) / truth[r["Metadata_Compound"]]["ec50"]) for r in activity]
+    active = [r for r, ratio in planted if ratio >= 3]
+    inactive = [r for r, ratio in planted if ratio <= 0.1]
+    assert len(active) >= 6 and len(inactive) >= 6
+    assert all(r["active"] == "True" for r in active), active
+    assert not any(r["active"] == "True" for r in inactive), inactive
+    assert min(float(r["mAP"]) for r in active) > max(float(r["mAP"]) for r in inactive)
     accuracy = float(re.search(r"held-out accuracy: ([\d.]+)%", out.stdout).group(1))
     assert accuracy >= 90
     assert "3/3 in-range EC50s within 0.3 log10" in out.stdout

@@ -1,15 +1,18 @@
 #!/usr/bin/env python
-"""Soft predictions for a whole screen, per field and per treatment.
+"""Soft predictions and profiles for a whole screen, per field, per well and per treatment.
 
 Example (BBBC021, the 13-class model of the paper's §3.3, every one of the 13,200 fields):
   python tools/predict.py --model runs/bbbc021_full/mcnn_deploy.prototxt \\
       --weights runs/bbbc021_full/snapshots/mcnn_iter_N.caffemodel \\
       --lmdb data/bbbc021_full/screen_lmdb --index data/bbbc021_full/screen_index.csv --out runs/screen
 
-Writes predictions.csv (one row per field: index columns, predicted class, prob_<class>) and,
-when the index has compounds and concentrations, treatments.csv: the median over the fields of
-each well, then over the wells of each compound-concentration (the paper's Supplementary
-Table 4). tools/dose_response.py reads predictions.csv as it is.
+Streams the LMDB chunk by chunk (memory flat in the number of fields; a killed run resumes) and
+writes fields.parquet (per field: index columns, prob_<class>, the penultimate layer's MCNN_*
+features), predictions.csv (the same without features; tools/dose_response.py reads it),
+wells.parquet (the median per well: profiles for pycytominer) and, when the index has compounds
+and concentrations, treatments.csv: the median over the wells of each compound-concentration
+(the paper's Supplementary Table 4). With --negative-control, also the phenotypic activity of
+every treatment against those wells (activity.csv, activity.png; copairs, the 'screen' extra).
 """
 
 from __future__ import annotations
@@ -21,22 +24,35 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcnn.cli import add_model_arguments, run
-from mcnn.evaluate.outputs import write_screen
-from mcnn.evaluate.predict import run_model_args
+from mcnn.evaluate.predict import default_train_val, find_labels
+from mcnn.screening import ScreenSettings, screen_outputs
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    """The model options (:func:`mcnn.cli.add_model_arguments`)."""
+    """The model options (:func:`mcnn.cli.add_model_arguments`) and the control wells of the activity."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(p)
+    p.add_argument("--negative-control", metavar="COLUMN=VALUE[|VALUE]",
+                   help="the negative-control wells, e.g. Metadata_Compound=DMSO: adds activity.csv (mAP per "
+                        "treatment against them)")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    result = run_model_args(args)
-    summary = write_screen(args.out, result.rows, result.columns, result.classes)
-    treatments = f", {summary['treatments']} treatments" if "treatments" in summary else ""
-    print(f"{summary['fields']} fields{treatments}; results in {args.out}")
+    """Predict the screen and write the per-field, per-well and per-treatment tables."""
+    labels = args.labels or find_labels(args.lmdb)
+    train_val = args.train_val or default_train_val(args.model)
+    settings = ScreenSettings(negative_control=args.negative_control or "", engine=args.engine, gpu=args.gpu,
+                              batch=args.batch, progress=not args.quiet and sys.stderr.isatty(),
+                              activity=bool(args.negative_control), dose=False)
+    log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    outputs = screen_outputs(args.model, args.weights, args.lmdb, args.index, args.out, labels=labels,
+                             train_val=train_val, settings=settings, log=log)
+    counts = outputs.counts
+    treatments = f", {counts['treatments']} treatments" if outputs.treatments else ""
+    wells = f", {counts['wells']} wells" if outputs.wells else ""
+    print(f"{counts['fields']} fields{wells}{treatments}; results in {outputs.out}"
+          + (" (with activity.csv)" if outputs.activity else ""))
     return 0
 
 

@@ -27,8 +27,11 @@ from mcnn.reproduce import ReproduceOptions, Reproduction, parse_shard, resolve_
 def get_args_parser() -> argparse.ArgumentParser:
     """The dataset, the run folder, the training recipe, ``--engine`` and the M-CNN options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dataset", help="bbbc013, bbbc014, bbbc015, bbbc016, bbbc021, hela, cho, hpa or simulated")
-    p.add_argument("--raw", required=True, type=Path, help="the unpacked download (see data_prep)")
+    p.add_argument("dataset", help="bbbc013, bbbc014, bbbc015, bbbc016, bbbc021, hela, cho, hpa or screen (your own)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--raw", type=Path, help="the unpacked download (prepared into RUN_DIR/data, see data_prep)")
+    source.add_argument("--data", type=Path,
+                        help="a dataset data_prep/prepare.py already prepared (the only way in for screen)")
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--arch", default="mcnn", choices=list_nets(), help="architecture (default mcnn)")
     p.add_argument("--repeats", type=int, default=50, help="cross-validation repeats (default 50, the paper's)")
@@ -45,6 +48,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-epochs", type=float, help="epochs between learning-rate steps (default 6)")
     p.add_argument("--no-profiling", action="store_true", help="bbbc021: skip the NSC/NSCB nearest-neighbour profiles")
     p.add_argument("--workers", type=int, default=2, help="data loading processes during training (default 2)")
+    p.add_argument("--dose-class", action="append", default=[], metavar="CLASS",
+                   help="screen: a class whose probability the dose-response curves fit (repeatable; "
+                        "default every class but the negative controls')")
     add_quiet_argument(p)
     add_mcnn_arguments(p, "M-CNN options (default: the reconstruction of the committed nets)")
     return p
@@ -57,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
         engine=args.engine, gpu=resolve_gpu(args.gpu), shard=parse_shard(args.shard), seed=args.seed,
         protocol=args.protocol, augment=args.augment, batch=args.batch, base_lr=args.base_lr,
         step_epochs=args.step_epochs, net_options=mcnn_options(args, args.arch),
-        profiling=not args.no_profiling, workers=args.workers, quiet=args.quiet)
+        profiling=not args.no_profiling, workers=args.workers, quiet=args.quiet, data=args.data,
+        dose_classes=tuple(args.dose_class))
     summary = Reproduction(options, log=lambda m: print(m, file=sys.stderr)).run()
     row = summary["row"]
     ours = "n/a" if row["ours"] is None else f"{row['ours']} ({row['ours_sd']})"

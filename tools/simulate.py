@@ -1,10 +1,15 @@
 #!/usr/bin/env python
-"""Simulate a plate-based phenotype screen with known ground truth (images, metadata.csv, ground_truth.json).
+"""Simulate a plate-based phenotype screen with known ground truth, in the generic screen format.
+
+Writes images/ (TIFFs), load_data.csv (CellProfiler LoadData image table), platemap.csv,
+ground_truth_fields.csv, ground_truth.json and, with --ome-zarr, plates/<plate>.ome.zarr.
 
 Examples:
   python tools/simulate.py --out data/raw/simulated                 # the demo screen
-  python tools/simulate.py --preset test --out /tmp/screen --seed 3
+  python tools/simulate.py --preset test --out /tmp/screen --seed 3 --ome-zarr
   python tools/simulate.py --preset small --size 96 --sites 4 --out /tmp/small --preview /tmp/small.png
+  python data_prep/prepare.py screen --images /tmp/screen/load_data.csv --platemap /tmp/screen/platemap.csv \\
+      --label-column Metadata_Phenotype --negative-control Metadata_Role=negative_control --out /tmp/data
 
 Layout and ground truth: docs/simulator.md and docs/formats.md ("A simulated screen").
 """
@@ -44,6 +49,9 @@ def get_args_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "(default the preset's: translocation,spots,elongation); compounds of other "
                         "phenotypes are left out")
     p.add_argument("--workers", type=int, default=1, help="processes rendering fields (default 1; same output)")
+    p.add_argument("--ome-zarr", action="store_true",
+                   help="also write every plate as an OME-Zarr HCS plate, plates/<plate>.ome.zarr (same pixels; "
+                        "needs the 'screen' extra)")
     p.add_argument("--overwrite", action="store_true", help="replace a screen already in --out")
     p.add_argument("--preview", type=Path, help="also write a PNG montage of every class and dilution series here")
     return p
@@ -80,10 +88,12 @@ def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with tqdm(total=total, unit="field", desc="simulate", file=sys.stderr, disable=not sys.stderr.isatty(),
               dynamic_ncols=True) as bar:
-        out = simulate_screen(config, args.out, workers=args.workers, overwrite=args.overwrite, progress=bar.update)
+        out = simulate_screen(config, args.out, workers=args.workers, overwrite=args.overwrite,
+                              ome_zarr=args.ome_zarr, progress=bar.update)
+    plates = f", {config.plates} OME-Zarr plate(s)" if args.ome_zarr else ""
     print(f"wrote {total} fields ({config.height}x{config.width}, channels {', '.join(config.channels)}; "
           f"classes {', '.join(config.classes)}; {len(config.compounds)} compound(s) x "
-          f"{len(config.concentrations)} concentration(s) x {config.replicates} replicate(s)) to {out} "
+          f"{len(config.concentrations)} concentration(s) x {config.replicates} replicate(s){plates}) to {out} "
           f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     if args.preview is not None:
         from mcnn.simulate.preview import save_preview  # matplotlib only when a preview is asked for

@@ -1,10 +1,13 @@
-"""The paper's eight datasets (and the simulated screen), read from their real download layouts.
+"""The paper's eight datasets and your own screen, read from their layouts.
 
 One module per dataset parses the publisher's layout (archive folders, file-name patterns, channel
 files, plate maps, metadata CSVs) and applies the paper's class rules and protocols; its class
 attributes are the one source of the dataset's facts (title, channels, geometry, classes, set
-sizes), from which :mod:`mcnn.nets.presets` derives the net presets. This package only reads
-downloads: the synthetic look-alikes are written by :mod:`mcnn.simulate.lookalikes`.
+sizes), from which :mod:`mcnn.nets.presets` derives the net presets. ``screen`` reads a user's
+plates (a LoadData image table or OME-Zarr plates, and a plate map): the phenotype simulator
+writes its screens in that format, and :class:`~mcnn.datasets.demo.DemoScreen` declares the preset
+of its demo screen. This package only reads: the synthetic look-alikes are written by
+:mod:`mcnn.simulate.lookalikes`.
 :func:`get_dataset` returns an instance.
 """
 
@@ -19,14 +22,18 @@ from mcnn.datasets.bbbc015 import BBBC015
 from mcnn.datasets.bbbc016 import BBBC016
 from mcnn.datasets.bbbc021 import BBBC021
 from mcnn.datasets.classfolders import CHO, HeLa
+from mcnn.datasets.demo import DemoScreen
 from mcnn.datasets.hpa import HPA
-from mcnn.datasets.simulated import Simulated
+from mcnn.datasets.screen import Screen
 from mcnn.errors import BadInputError, ConfigError, DatasetLayoutError
 
 DATASETS: dict[str, type[Dataset]] = {
-    cls.name: cls for cls in (BBBC013, BBBC014, BBBC015, BBBC016, BBBC021, HeLa, CHO, HPA, Simulated)
+    cls.name: cls for cls in (BBBC013, BBBC014, BBBC015, BBBC016, BBBC021, HeLa, CHO, HPA, Screen)
 }
-#: The paper's datasets, in the order of its Table 1 (the simulated screen is ours).
+#: The dataset classes that declare a net/solver preset: every registered one with fixed classes
+#: (your own screen has none), then the simulator's demo screen.
+PRESET_DATASETS: tuple[type[Dataset], ...] = (*(c for c in DATASETS.values() if c.class_names), DemoScreen)
+#: The paper's datasets, in the order of its Table 1 (``screen`` is ours).
 PAPER_DATASETS = ("bbbc013", "bbbc014", "bbbc015", "bbbc016", "hela", "cho", "hpa", "bbbc021")
 
 
@@ -39,5 +46,6 @@ def get_dataset(name: str, options: Mapping[str, str] | None = None) -> Dataset:
     return cls(options)
 
 
-__all__ = ["DATASETS", "PAPER_DATASETS", "BadInputError", "Dataset", "DatasetLayoutError", "Field", "Labelled",
+__all__ = ["DATASETS", "PAPER_DATASETS", "PRESET_DATASETS",
+           "BadInputError", "Dataset", "DatasetLayoutError", "Field", "Labelled",
            "Plan", "Problems", "get_dataset"]

@@ -44,11 +44,14 @@ class Field:
 
 @dataclass(frozen=True, eq=False)
 class Labelled:
-    """A field with its class index; ``group`` is what leave-one-out protocols hold out (compound)."""
+    """A field with its class index; ``group`` is what leave-one-out protocols hold out (compound);
+    ``unit`` is what a ``cv`` split holds out whole (a well ``<plate>/<well>`` or a plate; "" = the
+    field itself)."""
 
     field: Field
     label: int
     group: str = ""
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,12 @@ class Dataset:
     def read_field(self, raw: Path, f: Field) -> list[np.ndarray]:
         """The channel planes of ``f`` (2-D integer arrays, native type), in channel order."""
         return [read_plane(raw / rel, label=rel) for rel in f.files]
+
+    def description(self, flags: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A record of how this dataset was read, saved as ``OUT/<name>.json`` at the end of a run
+        (None: nothing to save, the paper's datasets). ``flags`` are the resolved prepare flags
+        (``protocol``, ``repeats``, ``seed``, ``norm_scope``, ...)."""
+        return None
 
     def check_protocol(self, protocol: str) -> None:
         """Raise :class:`ConfigError` unless this dataset supports ``protocol``."""

@@ -113,24 +113,3 @@ def write_evaluation(out_dir: PathLike, rows: Sequence[Mapping[str, object]], co
         metrics.update(extra)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics
-
-
-def write_screen(out_dir: PathLike, rows: Sequence[Mapping[str, object]], columns: Sequence[str],
-                 classes: Sequence[str]) -> dict[str, int]:
-    """predictions.csv for every field and treatments.csv: the per-treatment aggregate (the
-    paper's Supplementary Table 4: median over fields per well, then over wells)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_table(out / "predictions.csv", rows, columns)
-    summary = {"fields": len(rows)}
-    if rows and "Metadata_Compound" in rows[0] and "Metadata_Concentration" in rows[0]:
-        probs = np.array([[float(r[f"prob_{c}"]) for c in classes] for r in rows])
-        treatments = aggregate_treatments([{k: str(v) for k, v in r.items()} for r in rows], probs,
-                                          str(out / "predictions.csv"))
-        table = [{"compound": t.compound, "concentration": t.concentration, "moa": t.moa, "wells": t.wells,
-                  "fields": t.fields, "predicted_class": classes[int(np.argmax(t.vector))],
-                  **{f"prob_{c}": float(v) for c, v in zip(classes, t.vector, strict=True)}} for t in treatments]
-        write_table(out / "treatments.csv", table, ["compound", "concentration", "moa", "wells", "fields",
-                                                    "predicted_class", *[f"prob_{c}" for c in classes]])
-        summary["treatments"] = len(treatments)
-    return summary

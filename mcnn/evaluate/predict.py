@@ -129,6 +129,30 @@ class Predictions:
     features: np.ndarray | None      # records x feature size, if requested
 
 
+def forward_records(backend: Backend, records: LmdbRecords, transformer: Transformer, blobs: Sequence[str],
+                    start: int, stop: int, batch_size: int, rng: np.random.Generator,
+                    progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run records ``start`` to ``stop`` (exclusive) through ``backend`` in batches of ``batch_size``.
+
+    Returns the Datum labels (int64, one per record) and, per blob of ``blobs``, a float32 array of
+    records x (flattened blob size). ``rng`` draws the mirror flips of a mirroring TEST transform.
+    """
+    out: dict[str, list[np.ndarray]] = {name: [] for name in blobs}
+    labels: list[int] = []
+    for first in range(start, stop, batch_size):
+        images = []
+        for i in range(first, min(first + batch_size, stop)):
+            image, label = records.image(i)
+            images.append(transformer(image, rng))
+            labels.append(label)
+        result = backend.forward(np.stack(images), blobs)
+        for name in blobs:
+            out[name].append(np.asarray(result[name], dtype=np.float32).reshape(len(images), -1))
+        if progress is not None:
+            progress(len(images))
+    return np.asarray(labels, np.int64), {name: np.concatenate(parts) for name, parts in out.items()}
+
+
 def predict_lmdb(backend: Backend, lmdb: PathLike, transform: pb.TransformationParameter, prob_blob: str,
                  feature_blob: str | None = None, batch_size: int = 16,
                  progress: Callable[[int], None] | None = None) -> Predictions:
@@ -137,22 +161,10 @@ def predict_lmdb(backend: Backend, lmdb: PathLike, transform: pb.TransformationP
     transformer = Transformer(transform, pb.TEST, records.shape, layer="data", base_dir=Path(lmdb).parent)
     rng = np.random.default_rng(0)  # only used if the TEST transform mirrors, as Caffe would
     blobs = [prob_blob] + ([feature_blob] if feature_blob else [])
-    probs, feats, labels = [], [], []
-    for start in range(0, len(records), batch_size):
-        images = []
-        for i in range(start, min(start + batch_size, len(records))):
-            image, label = records.image(i)
-            images.append(transformer(image, rng))
-            labels.append(label)
-        out = backend.forward(np.stack(images), blobs)
-        probs.append(out[prob_blob].reshape(len(images), -1))
-        if feature_blob:
-            feats.append(out[feature_blob].reshape(len(images), -1))
-        if progress is not None:
-            progress(len(images))
-    return Predictions(keys=[k.decode() for k in records.keys], labels=np.asarray(labels, np.int64),
-                       probabilities=np.concatenate(probs).astype(np.float64),
-                       features=np.concatenate(feats).astype(np.float64) if feature_blob else None)
+    labels, out = forward_records(backend, records, transformer, blobs, 0, len(records), batch_size, rng, progress)
+    return Predictions(keys=[k.decode() for k in records.keys], labels=labels,
+                       probabilities=out[prob_blob].astype(np.float64),
+                       features=out[feature_blob].astype(np.float64) if feature_blob else None)
 
 
 def read_labels(path: PathLike) -> list[str]:
@@ -201,6 +213,33 @@ def prediction_rows(predictions: Predictions, classes: Sequence[str],
     return rows, [*base_columns, "predicted_label", "predicted_class", *prob_columns]
 
 
+def model_inputs(model: PathLike, lmdb: PathLike, labels: PathLike | None = None,
+                 train_val: PathLike | None = None) -> tuple[pb.TransformationParameter, list[str]]:
+    """(TEST transform, class names) for predicting ``lmdb`` with the deploy net ``model``.
+
+    The preprocessing comes from ``train_val`` (default: the ``*_train_val.prototxt`` next to the
+    deploy net), the class names from ``labels`` (default: a labels.txt next to or above the LMDB).
+    """
+    train_val = train_val or default_train_val(model)
+    if train_val is None:
+        raise ConfigError(f"{model}: no train_val prototxt next to it to take the preprocessing from; "
+                          "give --train-val")
+    transform = test_transform(train_val)
+    labels_path = labels or find_labels(lmdb)
+    if labels_path is None:
+        raise ConfigError(f"no labels.txt next to or above {lmdb}; give --labels")
+    return transform, read_labels(labels_path)
+
+
+def make_backend(model: PathLike, weights: PathLike, engine: str = "torch", gpu: int | None = None) -> Backend:
+    """The :class:`Backend` of ``engine`` (``torch``: the engine, ``caffe``: pycaffe) on CPU or GPU ``gpu``."""
+    if engine == "caffe":
+        return PycaffeBackend(model, weights, gpu)
+    if engine == "torch":
+        return EngineBackend(model, weights, "cpu" if gpu is None else f"cuda:{gpu}")
+    raise ConfigError(f"--engine must be torch or caffe, got {engine!r}")
+
+
 @dataclass
 class ModelRun:
     """Everything :func:`run_model` produced: CSV rows and columns, class names, raw predictions."""
@@ -223,22 +262,9 @@ def run_model(model: PathLike, weights: PathLike, lmdb: PathLike, *, index: Path
     """
     from mcnn.tables import read_table
 
-    train_val = train_val or default_train_val(model)
-    if train_val is None:
-        raise ConfigError(f"{model}: no train_val prototxt next to it to take the preprocessing from; "
-                          "give --train-val")
-    transform = test_transform(train_val)
-    labels_path = labels or find_labels(lmdb)
-    if labels_path is None:
-        raise ConfigError(f"no labels.txt next to or above {lmdb}; give --labels")
-    classes = read_labels(labels_path)
+    transform, classes = model_inputs(model, lmdb, labels, train_val)
     _, prob_blob, feature_blob = deploy_blobs(model)
-    if engine == "caffe":
-        backend: Backend = PycaffeBackend(model, weights, gpu)
-    elif engine == "torch":
-        backend = EngineBackend(model, weights, "cpu" if gpu is None else f"cuda:{gpu}")
-    else:
-        raise ConfigError(f"--engine must be torch or caffe, got {engine!r}")
+    backend = make_backend(model, weights, engine, gpu)
     table = read_table(index) if index is not None else None
     bar = None
     if progress:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcnn.evaluate.activity import bh_qvalues
 from mcnn.evaluate.aggregate import Treatment
 from mcnn.evaluate.metrics import per_class_accuracy, summarize
 from mcnn.evaluate.moa import classify_treatments
@@ -51,6 +52,8 @@ class TableRow:
     wall_time_h: float
     engine: str
     hardware: str
+    map_activity: Number = None      # BBBC021: mean copairs mAP of the held-out treatments vs DMSO wells
+    map_active_pct: Number = None    # % of those treatments with q < 0.05 (BH over every fold's treatments)
 
     @classmethod
     def columns(cls) -> list[str]:
@@ -59,9 +62,11 @@ class TableRow:
 
     @classmethod
     def from_csv(cls, row: Mapping[str, str]) -> TableRow:
-        """A row read back from results.csv (numbers parsed so that writing it again gives the same text)."""
+        """A row read back from results.csv (numbers parsed so that writing it again gives the same text;
+        columns that an older results.csv lacks are None)."""
         text = {"dataset", "architecture", "statistic", "benchmark", "engine", "hardware"}
-        return cls(**{name: row[name] if name in text else _number(row[name]) for name in cls.columns()})
+        return cls(**{name: row.get(name, "") if name in text else _number(row.get(name, ""))
+                      for name in cls.columns()})
 
     def as_dict(self) -> dict[str, object]:
         """The row as a dict in column order."""
@@ -107,8 +112,10 @@ def _percent(value: float | None) -> float | None:
 
 
 def table_row(dataset: str, arch: str, stat: Mapping[str, float] | None, splits_done: int, splits_planned: int,
-              seconds: float, engines: Sequence[str], hardware: Sequence[str]) -> TableRow:
-    """The row of ``arch`` from the statistics ``stat`` (fractions: n, mean, sd, median, mad) of its splits."""
+              seconds: float, engines: Sequence[str], hardware: Sequence[str],
+              activity: Mapping[str, object] | None = None) -> TableRow:
+    """The row of ``arch`` from the statistics ``stat`` (fractions: n, mean, sd, median, mad) of its splits
+    and, for BBBC021, the phenotypic-activity summary ``activity`` (:func:`summarize_activity`)."""
     published = TABLE1.get(dataset)
     statistic = published.statistic if published else "median"
     paper = published.arch(arch) if published else None
@@ -120,7 +127,9 @@ def table_row(dataset: str, arch: str, stat: Mapping[str, float] | None, splits_
         published=paper[0] if paper else None, published_sd=paper[1] if paper else None,
         benchmark=f"{published.benchmark[0]:g} ({published.benchmark[2]})" if published else "",
         splits_done=splits_done, splits_planned=splits_planned, wall_time_h=round(seconds / 3600, 3),
-        engine=",".join(engines), hardware="; ".join(hardware))
+        engine=",".join(engines), hardware="; ".join(hardware),
+        map_activity=round(float(activity["mean_map"]), 3) if activity else None,  # type: ignore[arg-type]
+        map_active_pct=_percent(activity["active_fraction"]) if activity else None)  # type: ignore[arg-type]
 
 
 def _arch_order(row: TableRow) -> tuple[int, str]:
@@ -137,6 +146,12 @@ def _moa_lines(arch: str, summary: Mapping[str, object]) -> list[str]:
         if acc is not None:
             lines.append(f"- {mode.upper()} 1-NN on penultimate-layer profiles (cosine): {100 * acc:.1f}% of "  # type: ignore[operator]
                          f"{summary[f'{mode}_queries']} treatments")
+    activity: Mapping[str, object] | None = summary.get("activity")  # type: ignore[assignment]
+    if activity:
+        lines.append(f"- Phenotypic activity (copairs mAP of each held-out treatment's wells vs DMSO wells, cosine): "
+                     f"mean mAP {activity['mean_map']:.3f} over {activity['treatments']} treatments, "
+                     f"{100 * activity['active_fraction']:.1f}% with q < {activity['threshold']:g} "  # type: ignore[operator]
+                     "(Benjamini-Hochberg over every fold's treatments)")
     lines += ["", "| MoA | accuracy |", "|---|---|"]
     per_moa: Mapping[str, float] = summary["per_moa_accuracy"]  # type: ignore[assignment]
     lines += [f"| {moa} | {100 * acc:.0f}% |" for moa, acc in sorted(per_moa.items())]
@@ -219,6 +234,26 @@ def summarize_moa(out: Path, arch: str, runs_dir: Path, done: Sequence[tuple[str
     return summary
 
 
+def summarize_activity(out: Path, arch: str, done: Sequence[tuple[str, Metrics]],
+                       threshold: float = 0.05) -> dict[str, object] | None:
+    """BBBC021: the folds' ``profiling["activity"]`` entries ({compound, concentration, moa, map, p_value})
+    pooled: q-values by Benjamini-Hochberg over all of them, written to activity_<arch>.csv.
+
+    Returns {treatments, mean_map, active_fraction, threshold}, or None when no fold has entries.
+    """
+    entries = [dict(e) for _, m in done for e in m.get("profiling", {}).get("activity", [])  # type: ignore[attr-defined]
+               if e.get("map") is not None and e.get("p_value") is not None]
+    if not entries:
+        return None
+    q = bh_qvalues([float(e["p_value"]) for e in entries])
+    for entry, value in zip(entries, q, strict=True):
+        entry.update(q_value=float(value), active=bool(value < threshold))
+    write_table(out / f"activity_{arch}.csv", entries, ["compound", "concentration", "moa", "map", "p_value",
+                                                        "q_value", "active"])
+    return {"treatments": len(entries), "mean_map": float(np.mean([float(e["map"]) for e in entries])),
+            "active_fraction": float(np.mean(q < threshold)), "threshold": threshold}
+
+
 def summarize_run(out: Path, runs_dir: Path, dataset: str, protocol: str, arch: str, planned: Sequence[str],
                   classes: Sequence[str]) -> dict[str, object]:
     """Merge every finished split of ``arch`` under ``runs_dir`` into the summary files of ``out``.
@@ -236,13 +271,16 @@ def summarize_run(out: Path, runs_dir: Path, dataset: str, protocol: str, arch: 
         summary["per_class_accuracy"] = pooled_confusion(out, dataset, arch, done, classes)
     if protocol == "loco":
         summary.update(summarize_moa(out, arch, runs_dir, done, classes))
+        activity = summarize_activity(out, arch, done)
+        if activity is not None:
+            summary["activity"] = activity
         stat = summary.get("table1")
     else:
         accuracies = [m["accuracy"] for _, m in done if m.get("accuracy") is not None]
         stat = summarize(accuracies).as_dict() if accuracies else None  # type: ignore[arg-type]
         summary["repeat_accuracy"] = stat
     row = table_row(dataset, arch, stat, len(done), len(planned), summary["seconds"],  # type: ignore[arg-type]
-                    summary["engine"], summary["hardware"])  # type: ignore[arg-type]
+                    summary["engine"], summary["hardware"], summary.get("activity"))  # type: ignore[arg-type]
     summary["row"] = row.as_dict()
     write_results(out, row, summary)
     atomic_write_text(out / f"summary_{arch}.json", json.dumps(summary, indent=2, default=str) + "\n")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mcnn.datasets import DATASETS, Dataset
+from mcnn.datasets import PRESET_DATASETS, Dataset
 from mcnn.errors import ConfigError
 from mcnn.nets.registry import arch_info
 from mcnn.nets.spec import DataSpec
@@ -64,8 +64,9 @@ def preset_of(cls: type[Dataset]) -> Preset:
                   protocol=cls.default_protocol, notes=tuple(cls.notes))
 
 
-#: One preset per registered dataset, in the registry's order (the simulated screen is ``demo``).
-PRESETS: dict[str, Preset] = {p.name: p for p in map(preset_of, DATASETS.values())}
+#: One preset per dataset class that declares one (mcnn.datasets.PRESET_DATASETS): the paper's eight
+#: and ``demo``; your own screen has none, its classes come from the plate map.
+PRESETS: dict[str, Preset] = {p.name: p for p in map(preset_of, PRESET_DATASETS)}
 
 
 def get_preset(name: str) -> Preset:

@@ -1,6 +1,7 @@
-"""The files written once every LMDB is in place: ``labels.txt``, ``dataset.json``,
-``bad_inputs.csv`` and the links ``OUT/train_lmdb``, ``test_lmdb``, ``mean.binaryproto`` to the
-first split (layout in docs/formats.md). Each file is written under a temporary name and renamed.
+"""The files written once every LMDB is in place: ``labels.txt``, the dataset's own description
+(``screen.json``), ``dataset.json``, ``bad_inputs.csv`` and the links ``OUT/train_lmdb``,
+``test_lmdb``, ``mean.binaryproto`` to the first split (layout in docs/formats.md). Each file is
+written under a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -35,11 +36,23 @@ def finish(out: Path, ds: Dataset, protocol: str, plan: Plan, mapping: Intensity
            opts: PrepOptions, present: list[Split], transforms: tuple[str, ...], result: PrepResult) -> None:
     """Write the final files of a run whose complete splits are ``present``."""
     atomic_write_text(out / LABELS, "".join(f"{c}\n" for c in plan.classes))
+    description = ds.description(prepare_flags(protocol, mapping, opts))
+    if description is not None:  # your own screen: OUT/screen.json, a --config that reproduces the run
+        atomic_write_text(out / f"{ds.name}.json", json.dumps(description, indent=1) + "\n")
     info = dataset_info(out, ds, protocol, plan, mapping, geometry, opts, present, transforms, result)
     atomic_write_text(out / DATASET_JSON, json.dumps(info, indent=1) + "\n")
     write_bad_report(out, result.bad)
     if present:
         link_first_split(out, present[0].name)
+
+
+def prepare_flags(protocol: str, mapping: IntensityMapping, opts: PrepOptions) -> dict[str, Any]:
+    """The prepare flags of a run that decide its outputs, resolved, keyed by flag name (``norm_scope``)."""
+    return {"protocol": protocol, "repeats": opts.repeats, "seed": opts.seed, "test_fraction": opts.test_fraction,
+            "only": list(opts.only) or None, "augment": opts.augment, "norm_scope": mapping.scope,
+            "norm_stat": mapping.stat, "transform": mapping.transform, "percentiles": list(mapping.percentiles),
+            "range": list(mapping.range) if mapping.range else None,
+            "resize": list(opts.resize) if opts.resize else None, "skip_bad": opts.skip_bad}
 
 
 def _split_summaries(out: Path, present: list[Split]) -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@ holdout rule, shared with the solver builder's set sizes); this module draws whi
 - ``cv``: per class, a random 10 % of the images (``mcnn.setsizes.holdout_count``: round half up,
   at least one while the class keeps one for training) go to the test set, the rest to training;
   repeated ``repeats`` times (50 in the paper), repeat r drawn from a generator seeded by
-  (seed, r), so any repeat can be rebuilt alone.
+  (seed, r), so any repeat can be rebuilt alone. Fields that carry a ``unit`` (your own screen:
+  a well or a plate) are held out whole, 10 % of the units of each class.
 - ``loco``: one fold per held-out group (BBBC021: compound), trained on all other groups.
 - ``full``: one split, the training and test sets the dataset defines (BBBC021: the 13-class model).
 
@@ -17,7 +18,7 @@ the download's files were listed.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from mcnn.datasets.base import Labelled, rng_for
@@ -50,20 +51,41 @@ def _by_name(items: list[Labelled]) -> list[Labelled]:
     return sorted(items, key=lambda x: x.field.name)
 
 
+def _units(items: list[Labelled]) -> list[list[Labelled]]:
+    """``items`` (in name order) grouped into their held-out units, in order of first appearance;
+    an item without a ``unit`` is a unit of its own."""
+    units: dict[tuple[bool, str], list[Labelled]] = {}
+    for item in items:
+        key = (True, item.unit) if item.unit else (False, item.field.name)
+        units.setdefault(key, []).append(item)
+    return list(units.values())
+
+
+def _unit_label(unit: list[Labelled]) -> int:
+    """The class a unit belongs to: the label of most of its items (ties: the lowest label)."""
+    counts = Counter(x.label for x in unit)
+    return min(counts, key=lambda label: (-counts[label], label))
+
+
 def cv_split(labelled: list[Labelled], repeat: int, seed: int, fraction: float = 0.1) -> Split:
-    """Repeat ``repeat`` of the per-class random split (``fraction`` of each class to test)."""
-    by_class: dict[int, list[Labelled]] = defaultdict(list)
-    for item in _by_name(labelled):
-        by_class[item.label].append(item)
+    """Repeat ``repeat`` of the per-class random split (``fraction`` of each class to test).
+
+    Items that carry a ``unit`` (a well, a plate) are held out whole: per class,
+    ``holdout_count(units, fraction)`` of the units of that class go to the test set. Without
+    units every field is its own unit (the paper's per-image split).
+    """
+    by_class: dict[int, list[list[Labelled]]] = defaultdict(list)
+    for unit in _units(_by_name(labelled)):
+        by_class[_unit_label(unit)].append(unit)
     rng = rng_for(seed, "cv", repeat)
     train: list[Labelled] = []
     test: list[Labelled] = []
     for label in sorted(by_class):
-        items = by_class[label]
-        order = rng.permutation(len(items))
-        k = holdout_count(len(items), fraction)
-        test += [items[i] for i in order[:k]]
-        train += [items[i] for i in order[k:]]
+        units = by_class[label]
+        order = rng.permutation(len(units))
+        k = holdout_count(len(units), fraction)
+        test += [x for i in order[:k] for x in units[i]]
+        train += [x for i in order[k:] for x in units[i]]
     return Split(repeat_name(repeat), train, test)
 
 

@@ -9,7 +9,10 @@ The phenotype simulator:
 - :mod:`mcnn.simulate.cells`: per-cell phenotype states and geometry of one field (pure).
 - :mod:`mcnn.simulate.render`: one field rendered to a (2, H, W) uint16 image and label masks (pure).
 - :mod:`mcnn.simulate.layout`: the plate map (wells, controls, dilution series) and its fields.
-- :mod:`mcnn.simulate.screen`: :func:`simulate_screen` writes the layout of ``docs/formats.md``.
+- :mod:`mcnn.simulate.screen`: :func:`simulate_screen` writes a screen in the generic screen format
+  of ``docs/formats.md`` (LoadData image table, plate map, ground truth kept apart).
+- :mod:`mcnn.simulate.omezarr`: :func:`write_hcs_plate`, one OME-Zarr HCS plate from a stream of
+  fields (the ``screen`` extra, imported lazily).
 - :mod:`mcnn.simulate.measure`: per-cell image statistics that check the planted phenotypes.
 - :mod:`mcnn.simulate.preview`: RGB preview montages.
 
@@ -38,6 +41,7 @@ from mcnn.simulate.config import (
 )
 from mcnn.simulate.hill import hill_fraction
 from mcnn.simulate.layout import Field, Well, plan_fields, plan_wells
+from mcnn.simulate.omezarr import write_hcs_plate
 from mcnn.simulate.render import FieldNuisance, RenderedField, draw_nuisance, render_field
 from mcnn.simulate.screen import ground_truth, simulate_field, simulate_screen
 
@@ -67,4 +71,5 @@ __all__ = [
     "simulate_field",
     "simulate_screen",
     "with_overrides",
+    "write_hcs_plate",
 ]

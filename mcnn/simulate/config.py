@@ -25,7 +25,7 @@ PHENOTYPES: dict[str, str] = {
     "density": "field scale: affected cells die and mostly detach, fewer cells per field",
 }
 DEFAULT_PHENOTYPES = ("translocation", "spots", "elongation")
-#: Name of the negative-control compound in ``metadata.csv``.
+#: Name of the negative-control compound in ``platemap.csv``.
 DMSO = "DMSO"
 #: Plate formats: wells -> (rows, columns).
 PLATE_FORMATS = {96: (8, 12), 384: (16, 24)}

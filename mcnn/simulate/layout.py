@@ -40,9 +40,18 @@ class Field:
     well: Well
     site: int
 
+    @property
+    def folder(self) -> str:
+        """Folder of the field's TIFFs relative to the screen folder: ``images/<plate>``."""
+        return f"images/{self.well.plate}"
+
+    def image_name(self, channel: str) -> str:
+        """Name of the channel's TIFF inside :attr:`folder`: ``<plate>_<well>_s<site>_<channel>.tif``."""
+        return f"{self.well.plate}_{self.well.well}_s{self.site}_{channel}.tif"
+
     def file_name(self, channel: str) -> str:
         """Path of the channel's TIFF relative to the screen folder (forward slashes)."""
-        return f"images/{self.well.plate}/{self.well.plate}_{self.well.well}_s{self.site}_{channel}.tif"
+        return f"{self.folder}/{self.image_name(channel)}"
 
 
 def well_name(index: int, plate_format: int = 96) -> str:

@@ -1,5 +1,7 @@
 """RGB preview montages of a simulated screen: example fields per class and each dilution series.
 
+Reads only the generic screen files (``load_data.csv`` and ``platemap.csv``), not the ground truth.
+
 Colours follow the paper's Fig. 3: nuclear stain blue, cytoplasmic marker green. Each channel is
 scaled linearly between its 1st and 99.8th percentile over all tiles of a montage, so fields stay
 comparable within a montage.
@@ -16,6 +18,7 @@ import tifffile
 
 from mcnn.errors import ConfigError
 from mcnn.figures import save_figure
+from mcnn.simulate.screen import IMAGE_TABLE, KEY_COLUMNS, PLATEMAP
 from mcnn.tables import read_table
 
 
@@ -51,46 +54,64 @@ def montage(tiles: Sequence[Sequence[np.ndarray | None]], gap: int = 2) -> np.nd
     return out
 
 
-def _read_screen(screen: Path) -> tuple[list[dict[str, str]], list[str]]:
-    metadata = screen / "metadata.csv"
-    if not metadata.is_file():
-        raise ConfigError(f"{screen}: no metadata.csv (not a simulated screen?)")
-    table = read_table(metadata)
-    channels = [name[len("Image_FileName_"):] for name in table.columns if name.startswith("Image_FileName_")]
-    return list(table.rows), channels
+def _read_screen(screen: Path) -> tuple[list[dict[str, str]], list[dict[str, str]], list[str]]:
+    """The plate map rows, the image-table rows and the channel names of a screen folder."""
+    missing = [name for name in (IMAGE_TABLE, PLATEMAP) if not (screen / name).is_file()]
+    if missing:
+        raise ConfigError(f"{screen}: no {' or '.join(missing)} (not a simulated screen?)")
+    images, platemap = read_table(screen / IMAGE_TABLE), read_table(screen / PLATEMAP)
+    channels = [name[len("FileName_"):] for name in images.columns if name.startswith("FileName_")]
+    images.require(*KEY_COLUMNS, *(f"PathName_{c}" for c in channels), purpose="the LoadData image table")
+    platemap.require("Metadata_Plate", "Metadata_Well", "Metadata_Compound", "Metadata_Concentration",
+                     "Metadata_Role", "Metadata_Phenotype", purpose="the plate map")
+    return list(platemap.rows), list(images.rows), channels
 
 
 def _load(screen: Path, row: dict[str, str], channels: list[str]) -> np.ndarray:
-    return np.stack([tifffile.imread(screen / row[f"Image_FileName_{c}"]) for c in channels])
+    return np.stack([tifffile.imread(screen / row[f"PathName_{c}"] / row[f"FileName_{c}"]) for c in channels])
+
+
+def _fields_by_well(wells: list[dict[str, str]], images: list[dict[str, str]]) -> dict[tuple[str, str], list[dict]]:
+    """Image-table rows of each plate-map well, keyed by (plate, well), in image-table order."""
+    by_well: dict[tuple[str, str], list[dict]] = {(w["Metadata_Plate"], w["Metadata_Well"]): [] for w in wells}
+    for row in images:
+        by_well.setdefault((row["Metadata_Plate"], row["Metadata_Well"]), []).append(row)
+    return by_well
 
 
 def preview_tiles(screen: str | os.PathLike[str], per_class: int = 4) -> tuple[list[str], list[list[np.ndarray]]]:
-    """Rows of RGB tiles: ``per_class`` control fields per training class (first the negative
-    controls, then each positive control), then one row per treatment compound across its
-    concentrations (replicate 1, site 1). Returns the row labels and the tiles."""
+    """Rows of RGB tiles of a screen folder (``load_data.csv`` and ``platemap.csv``).
+
+    First ``per_class`` fields of every training class (the plate map's ``Metadata_Phenotype``:
+    the negative controls, then each positive control, in plate-map order), then one row per
+    treatment compound (``Metadata_Role`` = ``treatment``) across its concentrations: the first
+    field of the first well at each concentration. Returns the row labels and the tiles.
+    """
     root = Path(screen)
-    rows, channels = _read_screen(root)
+    wells, images, channels = _read_screen(root)
+    by_well = _fields_by_well(wells, images)
     labels: list[str] = []
     fields: list[list[dict[str, str]]] = []
     by_class: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        if row["Metadata_Role"] != "treatment":
-            by_class.setdefault(row["Metadata_Phenotype"], []).append(row)
+    for well in wells:
+        if well["Metadata_Phenotype"]:
+            by_class.setdefault(well["Metadata_Phenotype"], []).append(well)
     for name, members in by_class.items():
         labels.append(f"{name} ({members[0]['Metadata_Compound']})")
-        fields.append(members[:per_class])
-    compounds: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        if row["Metadata_Role"] == "treatment" and row["Metadata_Replicate"] == "1" and row["Metadata_Site"] == "1":
-            compounds.setdefault(row["Metadata_Compound"], []).append(row)
-    for name, members in compounds.items():
-        members.sort(key=lambda r: float(r["Metadata_Concentration"]))
-        labels.append(f"{name} ({members[0]['Metadata_Phenotype']}), "
-                      f"{members[0]['Metadata_Concentration']}..{members[-1]['Metadata_Concentration']} uM")
-        fields.append(members)
-    images = [[_load(root, row, channels) for row in group] for group in fields]
-    ranges = channel_ranges([im for group in images for im in group])
-    return labels, [[to_rgb(im, ranges) for im in group] for group in images]
+        shown = [f for w in members for f in by_well[w["Metadata_Plate"], w["Metadata_Well"]]]
+        fields.append(shown[:per_class])
+    series: dict[str, dict[float, dict[str, str]]] = {}
+    for well in wells:
+        if well["Metadata_Role"] == "treatment" and by_well[well["Metadata_Plate"], well["Metadata_Well"]]:
+            series.setdefault(well["Metadata_Compound"], {}).setdefault(float(well["Metadata_Concentration"]), well)
+    for name, doses in series.items():
+        ordered = [doses[c] for c in sorted(doses)]
+        unit = ordered[0].get("Metadata_ConcentrationUnit", "")
+        labels.append(f"{name}, {ordered[0]['Metadata_Concentration']}..{ordered[-1]['Metadata_Concentration']} {unit}")
+        fields.append([by_well[w["Metadata_Plate"], w["Metadata_Well"]][0] for w in ordered])
+    pixels = [[_load(root, row, channels) for row in group] for group in fields]
+    ranges = channel_ranges([im for group in pixels for im in group])
+    return labels, [[to_rgb(im, ranges) for im in group] for group in pixels]
 
 
 def save_preview(screen: str | os.PathLike[str], path: str | os.PathLike[str], per_class: int = 4) -> Path:

@@ -26,7 +26,7 @@ def evaluation_setup(tmp_path: Path) -> dict[str, Path]:
     net = Net(cio.read_net(setup.deploy), pb.TEST, generator=torch.Generator().manual_seed(1))
     weights = tmp_path / "w.caffemodel"
     cio.write_caffemodel(weights, net.to_caffemodel())
-    # 12 records: label i % 3; two compounds per class at two concentrations, 3 fields in 1 well each.
+    # 12 records: label i % 3; one compound per class at two concentrations, 2 fields in 1 well each.
     index = tmp_path / "ds" / "test_index.csv"
     with open(index, "w", newline="") as handle:
         w = csv.writer(handle)
@@ -34,7 +34,7 @@ def evaluation_setup(tmp_path: Path) -> dict[str, Path]:
                     "Metadata_Compound", "Metadata_Concentration", "Metadata_MoA"])
         for i in range(12):
             label = i % CLASSES
-            w.writerow([f"{i:08d}_img{i}", label, MOAS[label], "P1", f"B{label + 1:02d}", i // 3,
+            w.writerow([f"{i:08d}_img{i}", label, MOAS[label], "P1", f"{'BC'[i // 6]}{label + 1:02d}", i // 3,
                         f"cmpd{label}", "1.0" if i < 6 else "3.0", MOAS[label]])
     return {"deploy": setup.deploy, "weights": weights, "lmdb": setup.root / "test_lmdb", "index": index}
 
@@ -67,7 +67,7 @@ def test_predict_writes_fields_and_treatments(evaluation_setup: dict[str, Path],
     out = run_script("tools/predict.py", "--model", s["deploy"], "--weights", s["weights"], "--lmdb", s["lmdb"],
                      "--index", s["index"], "--out", tmp_path / "pr")
     assert out.returncode == 0, out.stderr
-    assert "12 fields, 6 treatments" in out.stdout
+    assert "12 fields, 6 wells, 6 treatments" in out.stdout
     with open(tmp_path / "pr" / "treatments.csv", newline="") as handle:
         treatments = list(csv.DictReader(handle))
     assert [(t["compound"], float(t["concentration"])) for t in treatments][:2] == [("cmpd0", 1.0), ("cmpd0", 3.0)]

@@ -10,6 +10,7 @@ from types import ModuleType
 import pytest
 import tifffile
 
+from tests.simulate.support import read_rows
 from tests.support import ROOT, run_script
 
 SCRIPT = "tools/simulate.py"
@@ -32,10 +33,24 @@ def test_writes_a_screen_and_a_summary(tmp_path: Path) -> None:
     err = done.stderr
     # One summary line; no progress bar when stderr is not a terminal.
     assert err.count("\n") == 1 and err.startswith("wrote 9 fields (48x48") and "simulate:" not in err
+    assert "OME-Zarr" not in err and not (out / "plates").exists()
     truth = json.loads((out / "ground_truth.json").read_text())
     assert truth["seed"] == 4 and truth["phenotypes"] == ["control", "translocation", "fragmentation"]
     assert [name for name, c in truth["compounds"].items() if c["role"] == "treatment"] == ["CPD-01"]
     assert tifffile.imread(out / "images" / "P01" / "P01_A01_s1_nuclei.tif").shape == (48, 48)
+    assert len(read_rows(out / "load_data.csv")) == 9 and len(read_rows(out / "platemap.csv")) == 9
+
+
+def test_synthesize_simulate_forwards_ome_zarr(tmp_path: Path) -> None:
+    pytest.importorskip("ome_zarr")
+    out = tmp_path / "raw"
+    done = run_script("data_prep/synthesize.py", "simulate", "--preset", "test", "--out", out, "--size", "32",
+                      "--sites", "1", "--ome-zarr")
+    assert done.returncode == 0, done.stderr
+    assert "wrote 14 fields (32x32" in done.stderr and "1 OME-Zarr plate(s)" in done.stderr
+    truth = json.loads((out / "ground_truth.json").read_text())
+    assert truth["ome_zarr_plates"] == ["plates/P01.ome.zarr"]
+    assert (out / "plates" / "P01.ome.zarr" / "B" / "02" / "0").is_dir()
 
 
 @pytest.mark.parametrize(
@@ -69,4 +84,5 @@ def test_parser_can_be_renamed() -> None:
     parser = load_tool().get_args_parser(prog="synthesize.py simulate")
     assert parser.format_usage().startswith("usage: synthesize.py simulate")
     args = parser.parse_args(["--out", "x"])
-    assert (args.preset, args.workers, args.overwrite, args.seed) == ("demo", 1, False, None)
+    assert (args.preset, args.workers, args.overwrite, args.seed, args.ome_zarr) == ("demo", 1, False, None, False)
+    assert parser.parse_args(["--out", "x", "--ome-zarr"]).ome_zarr is True
