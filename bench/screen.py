@@ -76,7 +76,7 @@ def write_screen(raw: Path, fields: int, size: int, channels: int, sites: int, s
     templates = []
     for _ in range(8):  # a few fields of round "nuclei"; every field is one of them plus noise
         plane = np.zeros((size, size), np.float32)
-        for cy, cx, r in zip(rng.uniform(0, size, 40), rng.uniform(0, size, 40), rng.uniform(size / 60, size / 30),
+        for cy, cx, r in zip(rng.uniform(0, size, 40), rng.uniform(0, size, 40), rng.uniform(size / 60, size / 30, 40),
                              strict=True):
             plane += 2000 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
         templates.append(plane)
@@ -134,14 +134,20 @@ def random_model(data: Path, out: Path, quick: bool) -> tuple[Path, Path]:
     return deploy, weights
 
 
-def subset(raw: Path, fields: int) -> Path:
-    """An image table of the first ``fields`` rows of ``raw/load_data.csv`` (beside it)."""
+def subset(raw: Path, fields: int) -> tuple[Path, Path]:
+    """The image table of the first ``fields`` rows of ``raw/load_data.csv`` and the plate map of
+    their wells (beside them)."""
     from mcnn.tables import read_table, write_table
 
     table = read_table(raw / "load_data.csv")
-    path = raw / f"load_data_{fields}.csv"
-    write_table(path, table.rows[:fields], table.columns)
-    return path
+    rows = table.rows[:fields]
+    wells = {(r["Metadata_Plate"], r["Metadata_Well"]) for r in rows}
+    platemap = read_table(raw / "platemap.csv")
+    paths = raw / f"load_data_{fields}.csv", raw / f"platemap_{fields}.csv"
+    write_table(paths[0], rows, table.columns)
+    write_table(paths[1], [r for r in platemap.rows if (r["Metadata_Plate"], r["Metadata_Well"]) in wells],
+                platemap.columns)
+    return paths
 
 
 def run_one(raw: Path, work: Path, fields: int, args: argparse.Namespace) -> dict[str, object]:
@@ -149,8 +155,9 @@ def run_one(raw: Path, work: Path, fields: int, args: argparse.Namespace) -> dic
     data, pred = work / f"data_{fields}", work / f"predict_{fields}"
     for folder in (data, pred):
         shutil.rmtree(folder, ignore_errors=True)
-    prep_cmd = [sys.executable, str(ROOT / "data_prep" / "prepare.py"), "screen", "--images", str(subset(raw, fields)),
-                "--platemap", str(raw / "platemap.csv"), "--label-column", "Metadata_Class",
+    images, platemap = subset(raw, fields)
+    prep_cmd = [sys.executable, str(ROOT / "data_prep" / "prepare.py"), "screen", "--images", str(images),
+                "--platemap", str(platemap), "--label-column", "Metadata_Class",
                 "--negative-control", "Metadata_Compound=DMSO", "--out", str(data), "--repeats", "1",
                 "--resize", f"{args.net_size},{args.net_size}", "--workers", str(args.workers), "--quiet"]
     prep = measure(prep_cmd)

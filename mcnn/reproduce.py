@@ -31,7 +31,7 @@ from mcnn.machine import describe
 from mcnn.nets import DataSpec, build_net, list_nets
 from mcnn.nets.presets import DEFAULT_SCALE, PRESETS
 from mcnn.nets.solver import SolverOptions, build_solver
-from mcnn.prep.prepared import PreparedDataset, PreparedSplit
+from mcnn.prep.prepared import PreparedDataset, PreparedSplit, UnlabelledSet
 from mcnn.training import ENGINES, TrainingRun, train
 
 
@@ -64,6 +64,8 @@ class ReproduceOptions:
     data: Path | None = None
     #: Classes whose probabilities the screen's dose-response fits use (default: all but the controls').
     dose_classes: tuple[str, ...] = ()
+    #: Your own screen: also write the profiles as CSV.
+    profiles_csv: bool = False
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the flag of an option the run cannot use."""
@@ -245,7 +247,7 @@ class Reproduction:
             control_classes=control_classes(train_index, negative, str(spec.get("control_class") or "control")),
             dose_classes=self.o.dose_classes, unit=ds.concentration_unit or "", engine=self.o.engine, gpu=self.o.gpu,
             batch=self.data_spec(ds, ds.splits[0]).test_batch, progress=not self.o.quiet and os.isatty(2),
-            seed=self.o.seed)
+            seed=self.o.seed, profiles_csv=self.o.profiles_csv)
         metrics = json.loads((first / "metrics.json").read_text())
         weights = first / "snapshots" / f"{self.o.arch}_iter_{metrics['iterations']}.caffemodel"
         out = self.o.out / f"screen_{self.o.arch}"
@@ -305,7 +307,7 @@ class Reproduction:
                           hardware=hardware(self.o.engine, self.o.gpu), train_size=split.train_size,
                           test_size=split.test_size, iterations=max_iter)
         if profiling:
-            record.profiling = self._profiling(result, deploy, weights, split, train_val, data.test_batch)
+            record.profiling = self._profiling(ds, result, deploy, weights, split, train_val, data.test_batch)
         record.seconds = time.time() - start  # the attempt that finished the split
         write_evaluation(folder, result.rows, result.columns, result.classes,
                          f"{ds.dataset} {self.o.arch} {split.name}", record.as_dict())
@@ -323,9 +325,10 @@ class Reproduction:
         if train(run, self.o.engine) != 0:
             raise TrainingError(f"{name}: caffe train failed (see its log above)")
 
-    def _profiling(self, result: ModelRun, deploy: Path, weights: Path, split: PreparedSplit, train_val: Path,
-                   batch: int) -> dict[str, object]:
-        """NSC/NSCB for the held-out compound against the other compounds, in this fold's feature space."""
+    def _profiling(self, ds: PreparedDataset, result: ModelRun, deploy: Path, weights: Path, split: PreparedSplit,
+                   train_val: Path, batch: int) -> dict[str, object]:
+        """NSC/NSCB for the held-out compound against the other compounds, and its phenotypic activity
+        (mAP against the DMSO wells of its plates), in this fold's feature space."""
         train = run_model(deploy, weights, split.paths.train_lmdb, index=split.paths.train_index,
                           labels=self.data_dir / "labels.txt", train_val=train_val, batch_size=batch,
                           engine=self.o.engine, gpu=self.o.gpu, with_features=True)
@@ -340,7 +343,30 @@ class Reproduction:
                           "neighbour": r.neighbour.compound, "neighbour_concentration": r.neighbour.concentration,
                           "neighbour_moa": r.neighbour.moa, "correct": r.correct}
                          for r in nearest_moa(queries, candidates, mode)]
+        controls = next((u for u in ds.unlabelled if u.name == "controls"), None)
+        if controls is not None:
+            out["activity"] = self._activity(result, deploy, weights, controls, train_val, batch)
         return out
+
+    def _activity(self, result: ModelRun, deploy: Path, weights: Path, controls: UnlabelledSet, train_val: Path,
+                  batch: int) -> list[dict[str, object]]:
+        """mAP and p of each held-out treatment against the DMSO wells on the plates it was imaged on."""
+        from mcnn.evaluate.activity import treatment_activity
+
+        dmso = run_model(deploy, weights, controls.lmdb, index=controls.index, labels=self.data_dir / "labels.txt",
+                         train_val=train_val, batch_size=batch, engine=self.o.engine, gpu=self.o.gpu,
+                         with_features=True)
+        plates = {str(r.get("Metadata_Plate", "")) for r in result.rows}
+        keep = [i for i, r in enumerate(dmso.rows) if str(r.get("Metadata_Plate", "")) in plates]
+        assert result.predictions.features is not None and dmso.predictions.features is not None
+        try:
+            return treatment_activity([{k: str(v) for k, v in r.items()} for r in result.rows],
+                                      result.predictions.features,
+                                      [{k: str(v) for k, v in dmso.rows[i].items()} for i in keep],
+                                      dmso.predictions.features[keep], seed=self.o.seed)
+        except ConfigError as exc:  # e.g. a treatment imaged in one well only: no replicates to rank
+            self.log(f"phenotypic activity skipped: {exc}")
+            return []
 
     # -- summary --------------------------------------------------------------------
 

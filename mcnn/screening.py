@@ -7,7 +7,8 @@ screen (every field, in plate/well/site order) and writes into one folder:
   predictions, Eq. 1) and penultimate-layer profiles, streamed chunk by chunk and resumable
   (:func:`mcnn.evaluate.screen.predict_screen`);
 - ``wells.parquet`` and ``treatments.csv``: the paper's medians per well and per treatment
-  (:func:`mcnn.evaluate.profiles.well_profiles`), the profiles pycytominer reads;
+  (:func:`mcnn.evaluate.profiles.well_profiles`), the profiles pycytominer reads (and, on request,
+  ``fields.csv`` and ``wells.csv``: the profiles as CSV);
 - ``activity.csv``, ``consistency.csv``, ``activity.png``: phenotypic activity, the mean average
   precision of each treatment's replicate wells against the negative-control wells, with copairs'
   permutation p-values (:func:`mcnn.evaluate.activity.phenotypic_activity`);
@@ -54,6 +55,8 @@ class ScreenSettings:
     progress: bool = False
     activity: bool = True
     dose: bool = True
+    #: Also write the profiles as CSV: ``fields.csv`` and ``wells.csv`` beside the Parquet files.
+    profiles_csv: bool = False
     null_size: int = 10000
     seed: int = 0
     extra: dict[str, object] = field(default_factory=dict)
@@ -112,7 +115,7 @@ def screen_outputs(deploy: PathLike, weights: PathLike, lmdb: PathLike, index: P
                    labels: PathLike, train_val: PathLike, settings: ScreenSettings,
                    log: Callable[[str], None] = print) -> ScreenOutputs:
     """Predict, profile and score the whole screen of ``lmdb`` into ``out`` (see the module docstring)."""
-    from mcnn.evaluate.profiles import well_profiles
+    from mcnn.evaluate.profiles import parquet_to_csv, well_profiles
     from mcnn.evaluate.screen import predict_screen
 
     negative = Selector.parse(settings.negative_control or "Metadata_Role=negative_control", "negative_control")
@@ -129,7 +132,9 @@ def screen_outputs(deploy: PathLike, weights: PathLike, lmdb: PathLike, index: P
         result.skipped["wells"] = "no Metadata_Well column (give the LMDB's index CSV)"
         log(f"screen: {pred.fields} fields predicted in {out} (no well column: no well profiles)")
         return result
-    wells = well_profiles(pred.fields_parquet, out / "wells.parquet")
+    wells = well_profiles(pred.fields_parquet, out / "wells.parquet", write_csv=settings.profiles_csv)
+    if settings.profiles_csv:
+        parquet_to_csv(pred.fields_parquet, out / "fields.csv")
     result.wells, result.treatments = wells.path, wells.treatments
     result.counts.update(wells=wells.wells,
                          treatments=len(read_table(wells.treatments).rows) if wells.treatments else 0)

@@ -36,7 +36,7 @@ def test_simulated_screen_through_both_inputs_to_every_output(tmp_path: Path) ->
     assert assert_same_records(csv_data, zarr_data) > 0
     runs = tmp_path / "runs"
     out = run_script("tools/reproduce.py", "screen", "--data", zarr_data, "--out", runs, "--epochs", "1",
-                     "--scales", "1..16", "--quiet")
+                     "--scales", "1..16", "--profiles-csv", "--quiet")
     assert out.returncode == 0, out.stderr
     screen = runs / "screen_mcnn"
     truth = json.loads((raw / "ground_truth.json").read_text())
@@ -46,8 +46,12 @@ def test_simulated_screen_through_both_inputs_to_every_output(tmp_path: Path) ->
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     features = [c for c in fields.columns if c.startswith("MCNN_")]
     assert len(features) > 8
+    as_csv = pd.read_csv(screen / "fields.csv")  # --profiles-csv: the same profiles as CSV
+    assert list(as_csv.columns) == list(fields.columns)
+    assert np.allclose(as_csv[features].to_numpy(), fields[features].to_numpy(), rtol=1e-6)
     # pycytominer: its own per-well median equals ours; its normalisation runs on our wells
     wells = pd.read_parquet(screen / "wells.parquet")
+    assert len(pd.read_csv(screen / "wells.csv")) == len(wells)
     theirs = pycytominer.aggregate(fields, strata=["Metadata_Plate", "Metadata_Well"], features=features,
                                    operation="median").sort_values(["Metadata_Plate", "Metadata_Well"])
     ours = wells.sort_values(["Metadata_Plate", "Metadata_Well"])

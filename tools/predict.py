@@ -35,6 +35,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-control", metavar="COLUMN=VALUE[|VALUE]",
                    help="the negative-control wells, e.g. Metadata_Compound=DMSO: adds activity.csv (mAP per "
                         "treatment against them)")
+    p.add_argument("--csv", action="store_true", help="also write the profiles as CSV (fields.csv, wells.csv)")
     return p
 
 
@@ -44,7 +45,8 @@ def main(args: argparse.Namespace) -> int:
     train_val = args.train_val or default_train_val(args.model)
     settings = ScreenSettings(negative_control=args.negative_control or "", engine=args.engine, gpu=args.gpu,
                               batch=args.batch, progress=not args.quiet and sys.stderr.isatty(),
-                              activity=bool(args.negative_control), dose=False)
+                              activity=bool(args.negative_control), dose=False,
+                              profiles_csv=args.csv)
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     outputs = screen_outputs(args.model, args.weights, args.lmdb, args.index, args.out, labels=labels,
                              train_val=train_val, settings=settings, log=log)

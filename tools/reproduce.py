@@ -51,6 +51,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--dose-class", action="append", default=[], metavar="CLASS",
                    help="screen: a class whose probability the dose-response curves fit (repeatable; "
                         "default every class but the negative controls')")
+    p.add_argument("--profiles-csv", action="store_true",
+                   help="screen: also write the per-field and per-well profiles as CSV (beside the Parquet files)")
     add_quiet_argument(p)
     add_mcnn_arguments(p, "M-CNN options (default: the reconstruction of the committed nets)")
     return p
@@ -64,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         protocol=args.protocol, augment=args.augment, batch=args.batch, base_lr=args.base_lr,
         step_epochs=args.step_epochs, net_options=mcnn_options(args, args.arch),
         profiling=not args.no_profiling, workers=args.workers, quiet=args.quiet, data=args.data,
-        dose_classes=tuple(args.dose_class))
+        dose_classes=tuple(args.dose_class), profiles_csv=args.profiles_csv)
     summary = Reproduction(options, log=lambda m: print(m, file=sys.stderr)).run()
     row = summary["row"]
     ours = "n/a" if row["ours"] is None else f"{row['ours']} ({row['ours_sd']})"

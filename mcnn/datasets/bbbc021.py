@@ -199,8 +199,10 @@ class BBBC021(Dataset):
                                   "taxol_control_fields_left_out": len(taxol_controls)}
         if protocol in ("loco", "cv"):
             label_of = {m: i for i, m in enumerate(moas)}
+            # loco: the DMSO fields as their own unlabelled set, the reference of the phenotypic activity (mAP)
             return Plan(classes=tuple(moas), labelled=_by_moa(annotated, label_of), columns=COLUMNS, controls=dmso,
-                        concentration_unit="uM", choices=choices, counts=counts)
+                        unlabelled={"controls": dmso} if protocol == "loco" else {}, concentration_unit="uM",
+                        choices=choices, counts=counts)
         return self._full_plan(fields, annotated, taxol_controls, dmso, moas, choices, counts)
 
     def _full_plan(self, fields: list[Field], annotated: list[Field], taxol_controls: list[Field], dmso: list[Field],

@@ -216,6 +216,25 @@ def well_profiles(fields_parquet: PathLike, out_path: PathLike, *, write_csv: bo
                         fields=fields, metadata=tuple(metadata), profile=tuple(profile))
 
 
+def parquet_to_csv(parquet: PathLike, out_path: PathLike) -> Path:
+    """``out_path``: the CSV of a profiles Parquet file (``fields.parquet``), streamed one row group at
+    a time (memory bounded by a row group), written under a temporary name and renamed."""
+    source = pq.ParquetFile(parquet)
+    out = Path(out_path)
+    tmp = temporary_sibling(out)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            rows = RowWriter(handle, source.schema_arrow.names)
+            for i in range(source.num_row_groups):
+                for row in source.read_row_group(i).to_pylist():
+                    rows.row(list(row.values()))
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
+
+
 def _wells_schema(keys: Sequence[str], metadata: Sequence[str], profile: Sequence[str]) -> pa.Schema:
     return pa.schema([*((c, pa.string()) for c in (*keys, *metadata)), (FIELDS_COUNT, pa.int64()),
                       *((c, pa.float64()) for c in profile)])

@@ -7,7 +7,7 @@ as ``OUT/.parts/part-00000.parquet``; a run that is killed resumes from the part
 but only when ``OUT/.parts/manifest.json`` (weights, deploy net, LMDB, index and labels by path,
 size and modification time; engine, chunk and batch size) matches the new run; otherwise it starts
 over. At the end the parts are joined into ``OUT/fields.parquet`` (one row group per part) and
-``OUT/predictions.csv`` (the same rows without the features; docs/formats.md), ``OUT/screen.json``
+``OUT/predictions.csv`` (the same rows without the features; docs/formats.md), ``OUT/prediction.json``
 records what was done and ``.parts`` is removed. A later run with the same manifest returns at once.
 
 Memory is bounded by one chunk: records, index rows and features are never all held at once.
@@ -42,7 +42,7 @@ PathLike = str | os.PathLike[str]
 
 PARTS = ".parts"
 MANIFEST = "manifest.json"
-DONE = "screen.json"
+DONE = "prediction.json"
 FIELDS = "fields.parquet"
 PREDICTIONS = "predictions.csv"
 PREDICTED = ("predicted_label", "predicted_class")

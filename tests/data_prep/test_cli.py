@@ -60,7 +60,8 @@ def test_option_errors(tmp_path: Path, args: list[str], message: str) -> None:
 def test_help_lists_datasets_and_options() -> None:
     res = run_script("data_prep/prepare.py", "--help")
     assert res.returncode == 0
-    for text in ("bbbc013", "simulated", "taxol=series", "cv_field=first", "--norm-scope", "--skip-bad"):
+    for text in ("bbbc013", "screen", "--images", "--platemap", "taxol=series", "cv_field=first", "--norm-scope",
+                 "--skip-bad"):
         assert text in res.stdout
     res = run_script("data_prep/synthesize.py", "--help")
     assert res.returncode == 0 and "simulate" in res.stdout and "hpa" in res.stdout

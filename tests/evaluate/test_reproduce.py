@@ -43,8 +43,9 @@ def test_cv_dataset_end_to_end(raw013: Path, tmp_path: Path) -> None:
     (row,) = results(run)
     assert set(row) == {"dataset", "architecture", "statistic", "ours", "ours_sd", "ours_mean", "ours_median",
                         "ours_mad", "published", "published_sd", "benchmark", "splits_done", "splits_planned",
-                        "wall_time_h", "engine", "hardware"}
+                        "wall_time_h", "engine", "hardware", "map_activity", "map_active_pct"}
     assert (row["dataset"], row["architecture"], row["statistic"]) == ("bbbc013", "mcnn", "median")
+    assert (row["map_activity"], row["map_active_pct"]) == ("", "")  # BBBC021 loco only
     assert (row["published"], row["published_sd"], row["splits_done"], row["splits_planned"]) == ("100", "0", "2", "2")
     accuracies = [json.loads((run / "runs" / "mcnn" / s / "metrics.json").read_text())["accuracy"]
                   for s in ("repeat_000", "repeat_001")]
@@ -91,6 +92,10 @@ def test_bbbc021_folds_in_two_shards(tmp_path: Path) -> None:
     assert summary["treatments"] == len(treatments) - 1
     assert summary["nsc_queries"] == summary["treatments"]
     assert "per_moa_accuracy" in summary and "BBBC021 (mcnn)" in (run / "results.md").read_text()
+    # phenotypic activity beside NSC/NSCB: every held-out treatment against the DMSO wells of its plates
+    activity = (run / "activity_mcnn.csv").read_text().strip().splitlines()
+    assert summary["activity"]["treatments"] == len(activity) - 1 > 0
+    assert 0 <= summary["activity"]["mean_map"] <= 1
     assert sorted(p.name for p in (run / "data").iterdir()) == ["shard-0-of-2", "shard-1-of-2"]
 
 
