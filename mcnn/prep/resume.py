@@ -45,24 +45,32 @@ def check_state(out: Path, state: dict[str, Any], force: bool) -> None:
     elif path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
         if old != state:
-            changed = [k for k in state if old.get(k) != state[k]]
+            before, after = _flat(old), _flat(state)
+            changed = [k for k in after if before.get(k) != after[k]] or [k for k in before if k not in after]
             key = changed[0] if changed else "options"
-            raise ConfigError(f"{out}: prepared earlier with other options ({key}: {old.get(key)!r} -> "
-                              f"{state.get(key)!r}); use another --out or add --force")
+            raise ConfigError(f"{out}: prepared earlier with other options ({key}: {before.get(key)!r} -> "
+                              f"{after.get(key)!r}); use another --out or add --force")
+
+
+def _flat(state: dict[str, Any]) -> dict[str, Any]:
+    """The state with the dataset options as ``option <name>`` keys (so a message names the one that changed)."""
+    flat = {k: v for k, v in state.items() if k != "options"}
+    flat.update({f"option {k}": v for k, v in dict(state.get("options") or {}).items()})
+    return flat
 
 
 def clean(out: Path) -> None:
     """Remove everything a previous preparation wrote into ``out`` (only our own names)."""
     for name in (SPLITS, cache.CACHE):
         shutil.rmtree(out / name, ignore_errors=True)
-    for name in ("dose", "screen"):
+    for name in ("dose", "screen", "controls"):
         for p in (out / f"{name}_lmdb", out / f"{name}_index.csv"):
             remove_stale(p)
             if p.is_dir():
                 shutil.rmtree(p)
             elif p.exists():
                 p.unlink()
-    for name in (STATE, NORMALIZATION, LABELS, BAD_REPORT, DATASET_JSON, *LINKS):
+    for name in (STATE, NORMALIZATION, LABELS, BAD_REPORT, DATASET_JSON, "screen.json", *LINKS):
         p = out / name
         if p.is_symlink() or p.is_file():
             p.unlink()

@@ -176,7 +176,7 @@ def test_config_round_trip_and_refused_rerun(tmp_path: Path) -> None:
     res = run_script("data_prep/prepare.py", "screen", "--config", str(out / "screen.json"), "--split", "well",
                      "--out", str(out), "--quiet")
     assert res.returncode == 2
-    assert res.stderr.startswith(f"prepare: error: {out}: prepared earlier with other options (options: ")
+    assert res.stderr.startswith(f"prepare: error: {out}: prepared earlier with other options (option split: ")
     assert len(res.stderr.splitlines()) == 1 and "use another --out or add --force" in res.stderr
 
 
