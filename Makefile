@@ -49,6 +49,7 @@ check-prototxt: install
 bench: install
 	$(PY) bench/engine.py
 	$(PY) bench/data_prep.py
+	$(PY) bench/screen.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -8,9 +8,10 @@ import threading
 import time
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident memory (bytes) of ``pid`` and all its descendants, from /proc."""
-    total, todo = 0, [pid]
+def _tree_rss(pid: int) -> tuple[int, int]:
+    """Resident memory (bytes) of ``pid`` and all its descendants, from /proc: all of it (VmRSS) and
+    the anonymous part (RssAnon: the heap, not the file pages an LMDB's memory map brings in)."""
+    total, anon, todo = 0, 0, [pid]
     while todo:
         p = todo.pop()
         try:
@@ -18,24 +19,28 @@ def _tree_rss(pid: int) -> int:
                 for line in handle:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1]) * 1024
+                    elif line.startswith("RssAnon:"):
+                        anon += int(line.split()[1]) * 1024
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as handle:
                     todo += [int(x) for x in handle.read().split()]
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return total
+    return total, anon
 
 
 def measure(cmd: list[str]) -> dict[str, float]:
-    """Run ``cmd``; wall time, the largest process's peak RSS and the sampled peak of the tree."""
+    """Run ``cmd``; wall time, the largest process's peak RSS and the sampled peaks of the tree
+    (all resident memory, and its anonymous part)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            total, anon = _tree_rss(proc.pid)
+            peak[0], peak[1] = max(peak[0], total), max(peak[1], anon)
             done.wait(0.05)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -48,6 +53,7 @@ def measure(cmd: list[str]) -> dict[str, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{stderr}")
-    return {"wall_s": wall, "max_rss_mb": usage.ru_maxrss / 1024, "tree_rss_mb": peak[0] / 2**20}
+    return {"wall_s": wall, "max_rss_mb": usage.ru_maxrss / 1024, "tree_rss_mb": peak[0] / 2**20,
+            "tree_anon_mb": peak[1] / 2**20}
 
 

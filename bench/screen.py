@@ -11,9 +11,10 @@ Writes a generated screen in the generic input format (CellProfiler LoadData tab
   depend on what the weights learned): per-field probabilities and penultimate-layer profiles
   streamed to Parquet, then per-well medians.
 
-It reports fields/s, wall time and peak memory (the largest process and the sampled sum over the
-process tree); comparing two ``--fields`` counts shows whether memory stays flat in the number of
-fields. The images' content is cheap synthetic nuclei (templates plus noise), not the phenotype
+It reports fields/s, wall time and peak memory: the largest process (ru_maxrss) and the sampled
+sum over the process tree, all of it and its anonymous part (the heap, without the file pages the
+LMDBs' memory maps bring in); comparing two ``--fields`` counts shows whether memory stays flat in
+the number of fields. The images' content is cheap synthetic nuclei (templates plus noise), not the phenotype
 simulator's, so that writing 14 GB of TIFFs takes minutes, not hours.
 
 Examples:
@@ -188,13 +189,15 @@ def main(args: argparse.Namespace) -> int:
             write_screen(raw, max(counts), args.size, args.channels, args.sites)
         written_s = time.perf_counter() - t
         results = [run_one(raw, work, n, args) for n in counts]
-        print(f"{'fields':>6} {'prepare f/s':>11} {'RSS MB':>7} {'tree MB':>8} {'predict f/s':>11} {'RSS MB':>7} "
-              f"{'tree MB':>8}")
+        print(f"{'fields':>6} | {'prepare f/s':>11} {'RSS MB':>7} {'tree MB':>8} {'anon MB':>8} | {'predict f/s':>11} "
+              f"{'RSS MB':>7} {'tree MB':>8} {'anon MB':>8}")
         for r in results:
-            p, q = r["prepare"], r["predict"]
-            print(f"{r['fields']:>6} {r['prepare_fields_per_s']:>11.1f} {p['max_rss_mb']:>7.0f} "
-                  f"{p['tree_rss_mb']:>8.0f} {r['predict_fields_per_s']:>11.1f} {q['max_rss_mb']:>7.0f} "
-                  f"{q['tree_rss_mb']:>8.0f}")
+            cells = [f"{r['fields']:>6} |"]
+            for step in ("prepare", "predict"):
+                m = r[step]
+                cells.append(f"{r[step + '_fields_per_s']:>11.1f} {m['max_rss_mb']:>7.0f} {m['tree_rss_mb']:>8.0f} "
+                             f"{m['tree_anon_mb']:>8.0f} |")
+            print(" ".join(cells).rstrip(" |"))
         stamp = time.strftime("%Y%m%d-%H%M%S")
         payload = {"when": stamp, "machine": describe(), "screen_written_s": written_s, "results": results}
         json_path = args.json or ROOT / "bench" / "results" / f"screen-{stamp}.json"

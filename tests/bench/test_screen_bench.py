@@ -21,4 +21,5 @@ def test_screen_bench_smoke_run(tmp_path: Path) -> None:
     for r in results:
         assert r["prepare_fields_per_s"] > 0 and r["predict_fields_per_s"] > 0
         assert r["prepare"]["max_rss_mb"] > 10 and r["predict"]["tree_rss_mb"] >= r["predict"]["max_rss_mb"] * 0.5
+        assert 0 < r["predict"]["tree_anon_mb"] <= r["predict"]["tree_rss_mb"]
         assert r["image"] == "4x64x64 uint16"
