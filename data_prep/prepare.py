@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_quiet_argument, float_list, int_list, run
+from mcnn.cli import add_quiet_argument, float_list, int_list, output_folder, run
 from mcnn.datasets import DATASETS
 from mcnn.datasets.screen import default_raw
 from mcnn.datasets.screenspec import OPTION_NAMES, SPLITS, load_config
@@ -158,6 +158,7 @@ def _pair(text: str | None, option: str, kind: type = float) -> tuple[float, ...
 
 def main(args: argparse.Namespace) -> int:
     """Run :func:`mcnn.prep.prepare` with the parsed flags; one summary line on stderr."""
+    output_folder(args.out)
     if args.config is not None and args.dataset != "screen":
         raise ConfigError(f"--config: a screen description, not for {args.dataset}")
     config = load_config(args.config) if args.config is not None else {}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import run
+from mcnn.cli import output_folder, run
 from mcnn.datasets import DATASETS
 from mcnn.datasets.bbbc021 import IMAGE_CSV, MOA_CSV
 from mcnn.errors import ConfigError
@@ -95,6 +95,7 @@ def simulate(argv: list[str]) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Write the look-alike the parsed ``args`` ask for; prints a one-line summary to stderr."""
+    output_folder(args.out)
     options = {}
     for item in args.option:
         name, sep, value = item.partition("=")

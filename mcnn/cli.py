@@ -19,17 +19,68 @@ from pathlib import Path
 from mcnn.errors import ConfigError, McnnError
 from mcnn.training import ENGINES
 
+#: Exit status of a run stopped by bad input (a file, flag or option) and by its environment (disk, permission).
+BAD_INPUT, ENVIRONMENT = 2, 1
+
 
 def run(prog: str, main: Callable[[], int | None]) -> int:
-    """Call ``main``; turn toolkit errors into one ``prog: error: ...`` line and exit status 2."""
+    """Call ``main``; turn toolkit and file-system errors into one ``prog: error: ...`` line.
+
+    Exit status :data:`BAD_INPUT` (2) for a bad file, flag or option, :data:`ENVIRONMENT` (1) when
+    the machine refused (permission denied, disk full, another OS error).
+    """
     try:
         return int(main() or 0)
     except McnnError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        return BAD_INPUT
+    except FileExistsError as exc:  # mkdir of an output folder that is a file
+        print(f"{prog}: error: {exc.filename}: exists and is not a folder", file=sys.stderr)
+        return BAD_INPUT
+    except NotADirectoryError as exc:
+        print(f"{prog}: error: {exc.filename}: a part of this path is a file, not a folder", file=sys.stderr)
+        return BAD_INPUT
+    except (FileNotFoundError, IsADirectoryError) as exc:
         print(f"{prog}: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
+    except OSError as exc:  # PermissionError, ENOSPC, ...: the environment, not the input
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return ENVIRONMENT
+
+
+def _file_above(path: Path) -> Path | None:
+    """The nearest existing folder-or-file above ``path``, when it is a file (None otherwise)."""
+    for p in path.parents:
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
+def output_folder(path: Path | None, flag: str = "--out") -> Path | None:
+    """``path`` if it can be an output folder (a folder, or nothing yet under a folder); a
+    :class:`ConfigError` naming ``flag`` when it, or a folder above it, is a file. None passes."""
+    if path is None:
+        return None
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a file; {flag} takes a folder")
+    above = _file_above(path)
+    if above is not None:
+        raise ConfigError(f"{flag} {path}: lies inside the file {above}; {flag} takes a folder")
+    return path
+
+
+def output_file(path: Path | None, flag: str = "--out") -> Path | None:
+    """``path`` if it can be an output file (not a folder, nothing above it a file); ConfigError naming
+    ``flag``. None passes."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder; {flag} takes a file name")
+    above = _file_above(path)
+    if above is not None:
+        raise ConfigError(f"{flag} {path}: lies inside the file {above}")
+    return path
 
 
 def float_list(text: str, option: str) -> tuple[float, ...]:

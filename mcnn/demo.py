@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 
 from mcnn.figures import save_figure
 from mcnn.fsutil import atomic_write_text
-from mcnn.reproduce import ReproduceOptions, Reproduction, hardware
+from mcnn.reproduce import ReproduceOptions, Reproduction
+from mcnn.training import hardware
 
 #: The whole-screen outputs of the M-CNN in the run folder (predictions, profiles, activity, dose).
 SCREEN_OUTPUTS = "screen_mcnn"

@@ -37,6 +37,10 @@ class ProtocError(McnnError, RuntimeError):
     """protoc could not be found, installed or run (``make proto``)."""
 
 
+class BusyError(McnnError, RuntimeError):
+    """Another process holds the lock of an output folder (the message names the folder and its pid)."""
+
+
 # -- tables and datasets -------------------------------------------------------------------------
 
 class TableError(McnnError, ValueError):

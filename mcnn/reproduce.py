@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,12 +26,15 @@ from mcnn.evaluate.outputs import SplitRun, write_evaluation
 from mcnn.evaluate.predict import ModelRun, run_model
 from mcnn.evaluate.profiling import nearest_moa
 from mcnn.evaluate.summary import summarize_run
-from mcnn.machine import describe
+from mcnn.fsutil import atomic_write_text, folder_lock
 from mcnn.nets import DataSpec, build_net, list_nets
 from mcnn.nets.presets import DEFAULT_SCALE, PRESETS
 from mcnn.nets.solver import SolverOptions, build_solver
 from mcnn.prep.prepared import PreparedDataset, PreparedSplit, UnlabelledSet
-from mcnn.training import ENGINES, TrainingRun, train
+from mcnn.training import ENGINES, TrainingRun, hardware, latest_snapshot, train
+
+#: The options a run folder's results were trained with (``runs/<arch>/options.json``).
+RUN_OPTIONS = "options.json"
 
 
 @dataclass
@@ -66,6 +68,17 @@ class ReproduceOptions:
     dose_classes: tuple[str, ...] = ()
     #: Your own screen: also write the profiles as CSV.
     profiles_csv: bool = False
+    #: Discard the results of a run with other options in ``out`` (and the data's, see prepare) and start over.
+    force: bool = False
+
+    def result_options(self) -> dict[str, object]:
+        """The options that shape a result: a re-run into the same folder must use the same (or ``--force``)."""
+        source = self.data if self.data is not None else self.raw
+        return {"dataset": self.dataset, "arch": self.arch, "source": str(Path(source).resolve()) if source else None,
+                "protocol": self.protocol, "seed": self.seed, "augment": self.augment, "epochs": self.epochs,
+                "batch": self.batch, "base_lr": self.base_lr, "step_epochs": self.step_epochs,
+                "engine": self.engine, "net_options": {k: list(v) if isinstance(v, tuple) else v
+                                                       for k, v in sorted(self.net_options.items())}}
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the flag of an option the run cannot use."""
@@ -93,48 +106,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def resolve_gpu(text: str | int | None) -> int | None:
-    """``--gpu``: an id, ``cpu`` (None) or ``auto`` (GPU 0 when one is visible, else None)."""
-    if text is None or isinstance(text, int):
-        return text
-    if text == "cpu":
-        return None
-    if text == "auto":
-        try:
-            import torch
-
-            return 0 if torch.cuda.is_available() else None
-        except ImportError:  # the Caffe image may come without PyTorch: ask the driver
-            smi = shutil.which("nvidia-smi")
-            if smi is None:
-                return None
-            listing = subprocess.run([smi, "-L"], capture_output=True, text=True)
-            return 0 if listing.returncode == 0 and "GPU 0" in listing.stdout else None
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"--gpu {text!r}: expected a GPU id, 'auto' or 'cpu'") from None
-
-
-def hardware(engine: str, gpu: int | None) -> str:
-    """A one-line description of where training ran (``engine`` is kept for the caller's record)."""
-    del engine
-    return describe(gpu)
-
-
-def latest_snapshot(prefix: str) -> tuple[int, Path] | None:
-    """The highest-iteration ``<prefix>_iter_N.solverstate`` whose caffemodel also exists."""
-    folder, stem = Path(prefix).parent, Path(prefix).name
-    best = None
-    for path in folder.glob(f"{stem}_iter_*.solverstate"):
-        match = re.fullmatch(re.escape(stem) + r"_iter_(\d+)\.solverstate", path.name)
-        if match and path.with_suffix(".caffemodel").exists():
-            n = int(match.group(1))
-            if best is None or n > best[0]:
-                best = (n, path)
-    return best
-
-
 class Reproduction:
     """One dataset x architecture reproduction in a run folder."""
 
@@ -159,7 +130,7 @@ class Reproduction:
         if self.o.data is not None:
             return self._prepared(load_prepared(self.o.data))
         opts = PrepOptions(protocol=self.o.protocol, repeats=self.o.repeats, seed=self.o.seed, augment=self.o.augment,
-                           quiet=self.o.quiet)
+                           quiet=self.o.quiet, force=self.o.force)
         if self.o.prep_workers:
             opts.workers = self.o.prep_workers
         self.planned = split_names(self.o.dataset, self.o.raw, opts)
@@ -186,8 +157,38 @@ class Reproduction:
             raise ConfigError(f"--shard {i}/{n}: only {len(ds.splits)} splits, none for this shard")
         return replace(ds, splits=tuple(mine))
 
+    def check_options(self) -> None:
+        """Refuse a run folder whose results came from other options (``--force``: remove them first);
+        then record this run's options in ``runs/<arch>/options.json``."""
+        path = self.runs_dir / RUN_OPTIONS
+        state = json.loads(json.dumps(self.o.result_options()))
+        if path.is_file():
+            old = json.loads(path.read_text(encoding="utf-8"))
+            changed = [k for k in state if old.get(k) != state[k]]
+            if changed and not self.o.force:
+                key = changed[0]
+                raise ConfigError(f"{self.runs_dir}: trained earlier with other options ({key}: {old.get(key)!r} -> "
+                                  f"{state[key]!r}); use another --out or add --force")
+            if changed:
+                self.log(f"--force: removing the results of the earlier options in {self.runs_dir}")
+                shutil.rmtree(self.runs_dir)
+                for name in (f"dose_{self.o.arch}", f"screen_{self.o.arch}"):
+                    shutil.rmtree(self.o.out / name, ignore_errors=True)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(state, indent=1) + "\n")
+
     def run(self) -> dict[str, object]:
-        """Prepare, run this shard's splits, summarise; returns the summary."""
+        """Prepare, run this shard's splits, summarise; returns the summary.
+
+        Holds the lock of this shard in the run folder: a second process given the same folder
+        and ``--shard`` stops at once (other shards run side by side)."""
+        i, n = self.o.shard
+        self.o.out.mkdir(parents=True, exist_ok=True)
+        with folder_lock(self.o.out, f".lock-{self.o.arch}-shard-{i}-of-{n}"):
+            return self._run()
+
+    def _run(self) -> dict[str, object]:
+        self.check_options()
         ds = self.prepare()
         self.log(f"{ds.dataset}: {len(self.planned)} splits, this shard runs {len(ds.splits)} "
                  f"({self.o.arch}, {self.o.engine})")
@@ -374,4 +375,4 @@ class Reproduction:
         """Merge every finished split into results.md / results.csv (and the aggregated figures)."""
         planned = getattr(self, "planned", [s.name for s in ds.splits])
         return summarize_run(self.o.out, self.runs_dir, ds.dataset, ds.protocol, self.o.arch, planned,
-                             list(ds.class_names))
+                             list(ds.class_names), options=self.o.result_options())

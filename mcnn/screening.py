@@ -52,6 +52,8 @@ class ScreenSettings:
     engine: str = "torch"
     gpu: int | None = None
     batch: int = 16
+    #: Fields per resumable part of the prediction (a killed run redoes at most this many).
+    chunk: int = 512
     progress: bool = False
     activity: bool = True
     dose: bool = True
@@ -125,7 +127,7 @@ def screen_outputs(deploy: PathLike, weights: PathLike, lmdb: PathLike, index: P
     out = Path(out)
     pred = predict_screen(deploy, weights, lmdb, index, out, labels=labels, train_val=train_val,
                           engine=settings.engine, gpu=settings.gpu, batch_size=settings.batch,
-                          progress=settings.progress)
+                          chunk=settings.chunk, progress=settings.progress)
     result = ScreenOutputs(out, pred.fields_parquet, pred.predictions_csv, None)
     result.counts = {"fields": pred.fields, "wells": 0, "treatments": 0}
     if "Metadata_Well" not in pq.read_schema(pred.fields_parquet).names:  # an LMDB without its index CSV

@@ -44,14 +44,22 @@ def read_table(path: str | os.PathLike[str]) -> Table:
     """Read a CSV with a header row; raises :class:`TableError` if the file is missing or empty."""
     path = Path(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None:
-                raise TableError(f"{path}: empty file, expected a CSV header")
-            columns = tuple(reader.fieldnames)
-            rows = tuple(reader)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise TableError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise TableError(f"{path}: is a folder, expected a CSV file") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # never a silent re-decode: name the line
+        line = data[: exc.start].count(b"\n") + 1
+        raise TableError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                         "save it as UTF-8") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None:
+        raise TableError(f"{path}: empty file, expected a CSV header")
+    columns = tuple(reader.fieldnames)
+    rows = tuple(reader)
     return Table(path=path, columns=columns, rows=rows)
 
 

@@ -9,6 +9,7 @@ real ``caffe train`` binary with the same flags (``tools/caffe/caffe.cpp`` of Ca
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcnn.errors import ConfigError
+from mcnn.machine import describe
 
 #: The training engines: the PyTorch engine or the real ``caffe`` binary.
 ENGINES = ("torch", "caffe")
@@ -93,3 +95,45 @@ def train(run: TrainingRun, engine: str = "torch") -> int:
     if engine == "torch":
         return _train_torch(run)
     raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+
+
+def resolve_gpu(text: str | int | None) -> int | None:
+    """``--gpu``: an id, ``cpu`` (None) or ``auto`` (GPU 0 when one is visible, else None)."""
+    if text is None or isinstance(text, int):
+        return text
+    if text == "cpu":
+        return None
+    if text == "auto":
+        try:
+            import torch
+
+            return 0 if torch.cuda.is_available() else None
+        except ImportError:  # the Caffe image may come without PyTorch: ask the driver
+            smi = shutil.which("nvidia-smi")
+            if smi is None:
+                return None
+            listing = subprocess.run([smi, "-L"], capture_output=True, text=True)
+            return 0 if listing.returncode == 0 and "GPU 0" in listing.stdout else None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--gpu {text!r}: expected a GPU id, 'auto' or 'cpu'") from None
+
+
+def hardware(engine: str, gpu: int | None) -> str:
+    """A one-line description of where training ran (``engine`` is kept for the caller's record)."""
+    del engine
+    return describe(gpu)
+
+
+def latest_snapshot(prefix: str) -> tuple[int, Path] | None:
+    """The highest-iteration ``<prefix>_iter_N.solverstate`` whose caffemodel also exists."""
+    folder, stem = Path(prefix).parent, Path(prefix).name
+    best = None
+    for path in folder.glob(f"{stem}_iter_*.solverstate"):
+        match = re.fullmatch(re.escape(stem) + r"_iter_(\d+)\.solverstate", path.name)
+        if match and path.with_suffix(".caffemodel").exists():
+            n = int(match.group(1))
+            if best is None or n > best[0]:
+                best = (n, path)
+    return best

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_quiet_argument, run
+from mcnn.cli import add_quiet_argument, output_folder, run
 from mcnn.demo import TOLERANCE_LOG10, DemoOptions, run_demo
 
 
@@ -39,6 +39,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    output_folder(args.out)
     options = DemoOptions(out=args.out, preset=args.preset, sites=args.sites, size=args.size,
                           phenotypes=tuple(args.phenotypes.split(",")) if args.phenotypes else None,
                           seed=args.seed, repeats=args.repeats, epochs=args.epochs,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import run
+from mcnn.cli import output_folder, run
 from mcnn.dose.aggregate import CELL_LINE, COMPOUND, DEFAULT_CONTROLS
 from mcnn.dose.analysis import FIT_TO, DoseSettings
 from mcnn.dose.pipeline import analyze
@@ -82,6 +82,7 @@ def unit_from(args: argparse.Namespace) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    output_folder(args.out)
     settings = DoseSettings(
         unit=unit_from(args), fit_to=args.fit_to, level=args.level, alpha=args.alpha,
         min_concentrations=args.min_concentrations, min_span=args.min_span, plateau_fraction=args.plateau_fraction,

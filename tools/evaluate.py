@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_model_arguments, run
+from mcnn.cli import add_model_arguments, output_folder, run
 from mcnn.evaluate.outputs import write_evaluation
 from mcnn.evaluate.predict import run_model_args
 
@@ -33,6 +33,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    output_folder(args.out)
     result = run_model_args(args)
     metrics = write_evaluation(args.out, result.rows, result.columns, result.classes, args.title)
     acc = metrics["accuracy"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_mcnn_arguments, float_list, mcnn_options, run
+from mcnn.cli import add_mcnn_arguments, float_list, mcnn_options, output_folder, run
 from mcnn.errors import ConfigError
 from mcnn.nets import DataSpec, list_nets, summarize
 from mcnn.nets.emit import net_texts, write_texts
@@ -96,6 +96,7 @@ def data_spec(args: argparse.Namespace, preset: Preset) -> DataSpec:
 
 def main(args: argparse.Namespace) -> int:
     """Check the net's shapes, then print or write it (and its summary)."""
+    output_folder(args.out)
     preset = get_preset(args.preset)
     mcnn = mcnn_options(args, args.arch)
     data = data_spec(args, preset)

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcnn.caffe import pb, read_net
 from mcnn.caffe.io import format_prototxt
-from mcnn.cli import int_list, run
+from mcnn.cli import int_list, output_file, run
 from mcnn.errors import ConfigError
 from mcnn.fsutil import atomic_write_text
 from mcnn.nets.emit import wrap_header
@@ -77,6 +77,7 @@ def _data_batches(net: pb.NetParameter) -> dict[int, int]:
 
 
 def main(args: argparse.Namespace) -> int:
+    output_file(args.out)
     net = read_net(args.net)
     batches = _data_batches(net)
     train_batch = args.batch or batches.get(pb.TRAIN)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_model_arguments, run
+from mcnn.cli import add_model_arguments, output_folder, run
 from mcnn.evaluate.predict import default_train_val, find_labels
 from mcnn.screening import ScreenSettings, screen_outputs
 
@@ -35,18 +35,21 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-control", metavar="COLUMN=VALUE[|VALUE]",
                    help="the negative-control wells, e.g. Metadata_Compound=DMSO: adds activity.csv (mAP per "
                         "treatment against them)")
+    p.add_argument("--chunk", type=int, default=512,
+                   help="fields per resumable part: a killed run redoes at most this many (default 512)")
     p.add_argument("--csv", action="store_true", help="also write the profiles as CSV (fields.csv, wells.csv)")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
     """Predict the screen and write the per-field, per-well and per-treatment tables."""
+    output_folder(args.out)
     labels = args.labels or find_labels(args.lmdb)
     train_val = args.train_val or default_train_val(args.model)
     settings = ScreenSettings(negative_control=args.negative_control or "", engine=args.engine, gpu=args.gpu,
                               batch=args.batch, progress=not args.quiet and sys.stderr.isatty(),
                               activity=bool(args.negative_control), dose=False,
-                              profiles_csv=args.csv)
+                              profiles_csv=args.csv, chunk=args.chunk)
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     outputs = screen_outputs(args.model, args.weights, args.lmdb, args.index, args.out, labels=labels,
                              train_val=train_val, settings=settings, log=log)

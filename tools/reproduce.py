@@ -19,9 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_engine_argument, add_mcnn_arguments, add_quiet_argument, mcnn_options, run
+from mcnn.cli import add_engine_argument, add_mcnn_arguments, add_quiet_argument, mcnn_options, output_folder, run
 from mcnn.nets import list_nets
-from mcnn.reproduce import ReproduceOptions, Reproduction, parse_shard, resolve_gpu
+from mcnn.reproduce import ReproduceOptions, Reproduction, parse_shard
+from mcnn.training import resolve_gpu
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -51,6 +52,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--dose-class", action="append", default=[], metavar="CLASS",
                    help="screen: a class whose probability the dose-response curves fit (repeatable; "
                         "default every class but the negative controls')")
+    p.add_argument("--force", action="store_true",
+                   help="discard the results (and prepared data) of earlier runs with other options in --out")
     p.add_argument("--profiles-csv", action="store_true",
                    help="screen: also write the per-field and per-well profiles as CSV (beside the Parquet files)")
     add_quiet_argument(p)
@@ -60,13 +63,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Run (or resume) the reproduction and print the Table 1 row."""
+    output_folder(args.out)
     options = ReproduceOptions(
         dataset=args.dataset, raw=args.raw, out=args.out, arch=args.arch, repeats=args.repeats, epochs=args.epochs,
         engine=args.engine, gpu=resolve_gpu(args.gpu), shard=parse_shard(args.shard), seed=args.seed,
         protocol=args.protocol, augment=args.augment, batch=args.batch, base_lr=args.base_lr,
         step_epochs=args.step_epochs, net_options=mcnn_options(args, args.arch),
         profiling=not args.no_profiling, workers=args.workers, quiet=args.quiet, data=args.data,
-        dose_classes=tuple(args.dose_class), profiles_csv=args.profiles_csv)
+        dose_classes=tuple(args.dose_class), profiles_csv=args.profiles_csv, force=args.force)
     summary = Reproduction(options, log=lambda m: print(m, file=sys.stderr)).run()
     row = summary["row"]
     ours = "n/a" if row["ours"] is None else f"{row['ours']} ({row['ours_sd']})"

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm
 
-from mcnn.cli import run
+from mcnn.cli import output_folder, run
 from mcnn.errors import ConfigError
 from mcnn.simulate.config import PHENOTYPES, PRESET_HELP, ScreenConfig, get_preset, with_overrides
 from mcnn.simulate.layout import plan_fields
@@ -83,6 +83,7 @@ def screen_config(args: argparse.Namespace) -> ScreenConfig:
 
 def main(args: argparse.Namespace) -> int:
     """Run the simulator with parsed ``args``; one summary line on stderr; returns the exit status."""
+    output_folder(args.out)
     config = screen_config(args)
     total = len(plan_fields(config))
     start = time.perf_counter()

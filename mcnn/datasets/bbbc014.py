@@ -78,7 +78,7 @@ class BBBC014(PlateMapDataset):
 
     def read_plate(self, raw: Path, folder: Path, problems: Problems, check_files: bool) -> PlateRead:
         """One field per well with both channel files, in well order."""
-        tokens = read_platemap(raw / PLATEMAP, 96, parse=None, header_prefix="DESCRIPTION")
+        tokens = read_platemap(raw / PLATEMAP, 96, parse=None, header_prefix="DESCRIPTION", latin1=True)
         values = [parse_token(t, str(raw / PLATEMAP)) for t in tokens]
         index = FileIndex(raw)
         if check_files:

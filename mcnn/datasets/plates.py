@@ -7,6 +7,7 @@ numbering BBBC013/BBBC014 file names use.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Iterator, Sequence
@@ -57,26 +58,32 @@ def wells(plate_format: int = 96) -> Iterator[str]:
             yield well_name(r, c)
 
 
-def read_text(path: Path) -> str:
-    """A metadata text file decoded as UTF-8 (with or without BOM), else Latin-1 (BBBC014's plate map)."""
+def read_text(path: Path, latin1: bool = False) -> str:
+    """A metadata text file decoded as UTF-8 (with or without BOM); a file that is not UTF-8 is a
+    :class:`DatasetLayoutError` naming the line, unless ``latin1`` (BBBC014's plate map is Latin-1)."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    except UnicodeDecodeError as exc:
+        if latin1:
+            return data.decode("latin-1")
+        line = data[: exc.start].count(b"\n") + 1
+        raise DatasetLayoutError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                                 "save it as UTF-8") from None
 
 
 def read_platemap(path: Path, expected: int, parse: type[float] | None = float,
-                  header_prefix: str | None = None) -> list[str]:
+                  header_prefix: str | None = None, latin1: bool = False) -> list[str]:
     """The value tokens of a BBBC plate-map text file: one header line, then ``expected`` values.
 
     Values may be one per line or separated by white space, commas or tabs. ``header_prefix``
-    (e.g. ``DESCRIPTION``) is checked when given. With ``parse`` each token must convert (the
-    error names the file and the token). Raises :class:`DatasetLayoutError` on any mismatch.
+    (e.g. ``DESCRIPTION``) is checked when given. With ``parse`` each token must convert to a
+    concentration, a finite number >= 0 (the error names the file and the value's position).
+    Raises :class:`DatasetLayoutError` on any mismatch.
     """
     if not path.is_file():
         raise DatasetLayoutError(f"{path}: plate map missing (expected a header line and {expected} values)")
-    lines = read_text(path).splitlines()
+    lines = read_text(path, latin1).splitlines()
     if not lines:
         raise DatasetLayoutError(f"{path}: empty plate map (expected a header line and {expected} values)")
     header, body = lines[0], lines[1:]
@@ -86,11 +93,14 @@ def read_platemap(path: Path, expected: int, parse: type[float] | None = float,
     if len(tokens) != expected:
         raise DatasetLayoutError(f"{path}: {len(tokens)} values after the header line, expected {expected}")
     if parse is not None:
-        for t in tokens:
+        for n, t in enumerate(tokens, start=1):
             try:
-                parse(t)
+                value = parse(t)
             except ValueError:
-                raise DatasetLayoutError(f"{path}: {t!r} is not a number") from None
+                raise DatasetLayoutError(f"{path}: value {n}: {t!r} is not a number") from None
+            # the values are concentrations: a negative or NaN dose would change which wells count as lowest
+            if not math.isfinite(value) or value < 0:
+                raise DatasetLayoutError(f"{path}: value {n}: {t!r} is not a concentration (a finite number >= 0)")
     return tokens
 
 

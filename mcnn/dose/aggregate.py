@@ -208,6 +208,7 @@ def aggregate(table: Table, group_columns: Sequence[str], *, control_names: Sequ
         named_control = is_control(row, math.nan, control_names)
         conc = _number(table, row, CONCENTRATION, line, blank_ok=named_control)
         vector = np.array([_number(table, row, col, line, blank_ok=True) for col in prob])
+        _check_probabilities(table, line, prob, vector)
         plate = (row.get(PLATE) or "").strip()
         well_id = f"{plate}/{(row.get(WELL) or '').strip()}"
         if named_control or is_control(row, conc, control_names):
@@ -219,6 +220,15 @@ def aggregate(table: Table, group_columns: Sequence[str], *, control_names: Sequ
         series.setdefault(key, {}).setdefault(concentration_key(conc), {}).setdefault(replicate, []).append(vector)
         group_plates.setdefault(key, set()).add(plate)
     return _groups(series, group_plates, controls, has_plate_well)
+
+
+def _check_probabilities(table: Table, line: int, columns: Sequence[str], vector: np.ndarray) -> None:
+    """A probability is a number in [0, 1] (a blank cell is a missing value; 1e-6 of rounding is allowed)."""
+    bad = np.flatnonzero((vector < -1e-6) | (vector > 1 + 1e-6) | np.isinf(vector))
+    if bad.size:
+        i = int(bad[0])
+        raise TableError(f"{table.path}: line {line}: column {columns[i]!r}: {vector[i]:g} is not a probability "
+                         "(expected a number from 0 to 1)")
 
 
 def _replicate_id(table: Table, row: dict[str, str], line: int, conc: float, well_id: str, has_replicate: bool,

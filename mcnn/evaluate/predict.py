@@ -21,7 +21,7 @@ from mcnn.caffe import io as cio
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.caffe.transform import LmdbRecords, Transformer, data_transform
-from mcnn.errors import ConfigError, TableError
+from mcnn.errors import ConfigError, LabelError, TableError
 from mcnn.tables import Table
 
 PathLike = str | os.PathLike[str]
@@ -262,10 +262,15 @@ def run_model(model: PathLike, weights: PathLike, lmdb: PathLike, *, index: Path
     """
     from mcnn.tables import read_table
 
+    if batch_size < 1:
+        raise ConfigError(f"--batch {batch_size}: need at least 1 image per forward pass")
     transform, classes = model_inputs(model, lmdb, labels, train_val)
     _, prob_blob, feature_blob = deploy_blobs(model)
     backend = make_backend(model, weights, engine, gpu)
     table = read_table(index) if index is not None else None
+    if table is not None:  # before the inference pass
+        check_labels([(row.get("key", f"line {i}"), row.get("label", "")) for i, row in enumerate(table.rows, 2)],
+                     classes, str(index))
     bar = None
     if progress:
         from tqdm import tqdm
@@ -275,8 +280,22 @@ def run_model(model: PathLike, weights: PathLike, lmdb: PathLike, *, index: Path
                                batch_size, progress=bar.update if bar is not None else None)
     if bar is not None:
         bar.close()
+    check_labels(list(zip(predictions.keys, predictions.labels.tolist(), strict=True)), classes, str(lmdb))
     rows, columns = prediction_rows(predictions, classes, table)
     return ModelRun(rows=rows, columns=columns, classes=list(classes), predictions=predictions)
+
+
+def check_labels(labels: Sequence[tuple[str, object]], classes: Sequence[str], source: str) -> None:
+    """Every (record key, label) is -1 (unlabelled) or a class of the model; LabelError naming the first
+    record that is not (its label, the classes' range) otherwise."""
+    for key, label in labels:
+        try:
+            value = int(str(label).strip())
+        except ValueError:
+            raise LabelError(f"{source}: record {key}: label {label!r} is not an integer") from None
+        if not -1 <= value < len(classes):
+            raise LabelError(f"{source}: record {key}: label {value} is outside the model's {len(classes)} classes "
+                             f"(0..{len(classes) - 1}, or -1 for unlabelled)")
 
 
 def run_model_args(args: argparse.Namespace, with_features: bool = False) -> ModelRun:

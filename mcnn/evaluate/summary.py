@@ -169,6 +169,10 @@ def format_results_md(rows: Sequence[TableRow], summary: Mapping[str, object], a
     lines += ["| " + " | ".join(cell(r) for _, cell in MD_COLUMNS) + " |" for r in rows]
     if summary.get("protocol") == "loco" and summary.get("treatments"):
         lines += _moa_lines(arch, summary)
+    options = summary.get("options")
+    if isinstance(options, Mapping) and options:
+        shown = ", ".join(f"{k} {json.dumps(v)}" for k, v in options.items() if k not in ("dataset", "arch"))
+        lines += ["", f"Trained ({arch}) with: {shown}."]
     return "\n".join(lines) + "\n"
 
 
@@ -255,11 +259,12 @@ def summarize_activity(out: Path, arch: str, done: Sequence[tuple[str, Metrics]]
 
 
 def summarize_run(out: Path, runs_dir: Path, dataset: str, protocol: str, arch: str, planned: Sequence[str],
-                  classes: Sequence[str]) -> dict[str, object]:
+                  classes: Sequence[str], options: Mapping[str, object] | None = None) -> dict[str, object]:
     """Merge every finished split of ``arch`` under ``runs_dir`` into the summary files of ``out``.
 
-    Returns the summary (also written as summary_<arch>.json); ``summary["row"]`` is the
-    :class:`TableRow` as a dict.
+    ``options`` are the options that shaped the results (epochs, batch, ...), recorded in the
+    summary and in results.md. Returns the summary (also written as summary_<arch>.json);
+    ``summary["row"]`` is the :class:`TableRow` as a dict.
     """
     done = finished_splits(runs_dir, planned)
     summary: dict[str, object] = {"dataset": dataset, "arch": arch, "protocol": protocol,
@@ -267,6 +272,8 @@ def summarize_run(out: Path, runs_dir: Path, dataset: str, protocol: str, arch: 
                                   "seconds": sum(m.get("seconds", 0.0) for _, m in done),  # type: ignore[misc]
                                   "engine": sorted({m.get("engine", "") for _, m in done}),
                                   "hardware": sorted({m.get("hardware", "") for _, m in done})}
+    if options:
+        summary["options"] = dict(options)
     if done:
         summary["per_class_accuracy"] = pooled_confusion(out, dataset, arch, done, classes)
     if protocol == "loco":

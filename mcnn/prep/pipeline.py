@@ -22,18 +22,19 @@ from pathlib import Path
 from mcnn.datasets import get_dataset
 from mcnn.datasets.base import Dataset, Problems
 from mcnn.errors import ConfigError, DatasetLayoutError
-from mcnn.fsutil import atomic_write_text
+from mcnn.fsutil import atomic_write_text, folder_lock
 from mcnn.prep import augment as aug
 from mcnn.prep import cache
 from mcnn.prep.build import Builder
 from mcnn.prep.decode import Decoder, WorkerPool, probe
 from mcnn.prep.finish import Geometry, finish
-from mcnn.prep.normalize import build_mapping
+from mcnn.prep.normalize import IntensityMapping, build_mapping
 from mcnn.prep.options import PrepOptions, PrepResult, Progress
 from mcnn.prep.planning import drop_fields, fields_before, make_splits, select_splits
 from mcnn.prep.platestats import StatsByPlate, plate_stats
 from mcnn.prep.prepared import SPLITS, STATE
 from mcnn.prep.resume import check_state, options_state, remove_temporaries
+from mcnn.prep.splits import check_cv_options
 
 __all__ = ["PrepOptions", "PrepResult", "prepare", "split_names"]
 
@@ -70,9 +71,18 @@ def prepare(dataset: str, raw: str | os.PathLike[str], out: str | os.PathLike[st
         raise ConfigError(f"--resize {opts.resize[0]},{opts.resize[1]}: need positive sizes")
     mapping = build_mapping(ds.intensity_defaults, scope=opts.scope, stat=opts.stat, transform=opts.transform,
                             percentiles=opts.percentiles, range=opts.range)
+    if protocol == "cv":
+        check_cv_options(opts.repeats, opts.test_fraction)
     raw_dir = _raw_folder(raw, ds)
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir):  # one writer: a second prepare into the same --out stops at once
+        return _prepare_into(ds, protocol, mapping, raw_dir, out_dir, opts)
+
+
+def _prepare_into(ds: Dataset, protocol: str, mapping: IntensityMapping, raw_dir: Path, out_dir: Path,
+                  opts: PrepOptions) -> PrepResult:
+    """The body of :func:`prepare`, run while holding the lock of ``out_dir``."""
     state = options_state(ds, protocol, mapping, opts)
     check_state(out_dir, state, opts.force)
     remove_temporaries(out_dir)
@@ -82,6 +92,7 @@ def prepare(dataset: str, raw: str | os.PathLike[str], out: str | os.PathLike[st
     plan = ds.plan(raw_dir, protocol, problems)
     if not plan.labelled:
         raise DatasetLayoutError(f"{raw_dir}: no labelled {ds.name} images found ({ds.download_hint})")
+    select_splits(make_splits(plan, protocol, opts), opts.only)  # --repeats, --test-fraction, --only: before any write
     before = len(problems.items)
     first, dtype, shape = probe(ds, raw_dir, plan.all_fields(), problems)
     if len(problems.items) > before:

@@ -89,12 +89,17 @@ def cv_split(labelled: list[Labelled], repeat: int, seed: int, fraction: float =
     return Split(repeat_name(repeat), train, test)
 
 
-def cv_splits(labelled: list[Labelled], repeats: int, seed: int, fraction: float = 0.1) -> list[Split]:
-    """The ``repeats`` splits of ``--protocol cv``."""
+def check_cv_options(repeats: int, fraction: float) -> None:
+    """ConfigError naming the flag unless ``repeats`` >= 1 and 0 < ``fraction`` < 1."""
     if repeats < 1:
         raise ConfigError(f"--repeats {repeats}: need at least 1")
     if not 0 < fraction < 1:
         raise ConfigError(f"--test-fraction {fraction:g}: need a value between 0 and 1")
+
+
+def cv_splits(labelled: list[Labelled], repeats: int, seed: int, fraction: float = 0.1) -> list[Split]:
+    """The ``repeats`` splits of ``--protocol cv``."""
+    check_cv_options(repeats, fraction)
     return [cv_split(labelled, r, seed, fraction) for r in range(repeats)]
 
 

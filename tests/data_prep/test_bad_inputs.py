@@ -106,7 +106,7 @@ def test_plate_without_dmso(tmp_path: Path) -> None:
     # the other two replicate plates keep 2 of the 3 wells of every treatment: 156 * 2 / 3 = 104 fields
     check_prepared(tmp_path / "out2", "bbbc021", ("DNA", "tubulin", "actin"), (64, 80), 4,
                    {"fold_az-a": (56, 48), "fold_cytochalasin-b": (88, 16), "fold_nocodazole": (88, 16),
-                    "fold_taxol": (80, 24)})
+                    "fold_taxol": (80, 24)}, unlabelled={"controls": 48})
 
 
 def test_missing_file_named_in_metadata(tmp_path: Path) -> None:

@@ -93,7 +93,8 @@ def test_bbbc021_loco(tmp_path: Path) -> None:
     run_prepare("bbbc021", lookalike("bbbc021"), tmp_path / "out", workers=2)
     check_prepared(tmp_path / "out", "bbbc021", ("DNA", "tubulin", "actin"), (64, 80), 4,
                    {"fold_az-a": (84, 72), "fold_cytochalasin-b": (132, 24), "fold_nocodazole": (132, 24),
-                    "fold_taxol": (120, 36)}, per_class=[24, 72, 24, 36])
+                    "fold_taxol": (120, 36)}, per_class=[24, 72, 24, 36],
+                   unlabelled={"controls": 72})  # the DMSO fields, 24 per plate: the reference of the mAP
     rows = read_index(tmp_path / "out" / "splits" / "fold_taxol" / "test_index.csv")
     assert {r["Metadata_Compound"] for r in rows} == {"taxol"}
     assert {r["Metadata_Concentration"] for r in rows} == {"0.3", "1", "3"}

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import lmdb
@@ -10,7 +15,7 @@ import pytest
 
 from mcnn.errors import ConfigError
 from mcnn.prep.write import KILL_AFTER_ENV
-from tests.support import run_script
+from tests.support import ROOT, run_script
 from tests.support.lookalikes import lookalike
 from tests.support.prepared import run_prepare
 
@@ -22,6 +27,8 @@ def _snapshot(out: Path) -> dict[str, object]:
     snap: dict[str, object] = {}
     for p in sorted(out.rglob("*")):
         rel = p.relative_to(out).as_posix()
+        if p.name == ".lock":  # the lock of the folder holds the pid of its last writer, not an output
+            continue
         assert ".partial" not in rel and ".tmp-" not in rel, f"leftover {rel}"
         if p.is_symlink():
             snap[rel] = str(p.readlink())
@@ -92,3 +99,27 @@ def test_other_options_need_force(tmp_path: Path) -> None:
     assert "repeat_000/train" in result.built
     more = run_prepare("bbbc016", lookalike("bbbc016"), out, repeats=2, seed=2)  # more repeats: only the new one
     assert sorted(more.built) == ["repeat_001/test", "repeat_001/train"]
+
+
+def test_a_second_prepare_into_the_same_out_stops_at_once(tmp_path: Path, reference: dict[str, object]) -> None:
+    out = tmp_path / "out"
+    argv = [sys.executable, str(ROOT / "data_prep" / "prepare.py"), "bbbc013", "--raw", str(lookalike("bbbc013")),
+            "--out", str(out), *ARGS]
+    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lock = out / ".lock"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (lock.is_file() and lock.read_text().strip()):
+        time.sleep(0.005)
+    os.kill(first.pid, signal.SIGSTOP)  # hold the first one mid-run, lock taken
+    try:
+        running = first.poll() is None
+        second = subprocess.run(argv, capture_output=True, text=True)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert first.wait(timeout=300) == 0, first.stderr.read() if first.stderr else ""
+    assert running, "the first prepare finished before the second started"
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines() == [
+        f"prepare: error: {out}: another run (pid {first.pid}) is writing this folder; wait for it to finish or use "
+        "another --out"]
+    assert _snapshot(out) == reference  # the first run, undisturbed, as a lone run

@@ -127,3 +127,50 @@ def test_killed_run_resumes_to_the_same_summary(raw013: Path, tmp_path: Path) ->
         a = (full / "runs" / "mcnn" / split / "predictions.csv").read_text()
         b = (part / "runs" / "mcnn" / split / "predictions.csv").read_text()
         assert a == b
+
+
+@pytest.mark.slow
+def test_rerun_with_other_options_is_refused_and_force_starts_over(raw013: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["bbbc013", "--raw", str(raw013), "--out", str(run), "--repeats", "1", *TINY]
+    first = run_script("tools/reproduce.py", *args, "--epochs", "1")
+    assert first.returncode == 0, first.stderr
+    assert 'epochs 1.0' in (run / "results.md").read_text()
+    assert json.loads((run / "summary_mcnn.json").read_text())["options"]["epochs"] == 1.0
+    first_iterations = json.loads((run / "runs" / "mcnn" / "repeat_000" / "metrics.json").read_text())["iterations"]
+    again = run_script("tools/reproduce.py", *args, "--epochs", "3")
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [
+        f"reproduce: error: {run / 'runs' / 'mcnn'}: trained earlier with other options (epochs: 1.0 -> 3.0); "
+        "use another --out or add --force"]
+    assert 'epochs 1.0' in (run / "results.md").read_text()  # the old result stands, labelled as what it is
+    forced = run_script("tools/reproduce.py", *args, "--epochs", "3", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "done, skipped" not in forced.stderr
+    assert 'epochs 3.0' in (run / "results.md").read_text()
+    iterations = json.loads((run / "runs" / "mcnn" / "repeat_000" / "metrics.json").read_text())["iterations"]
+    assert iterations > 2 * first_iterations  # trained anew, for 3 epochs (ceil of images / batch per epoch)
+
+
+@pytest.mark.slow
+def test_a_second_run_of_the_same_shard_stops_at_once(raw013: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [sys.executable, str(ROOT / "tools" / "reproduce.py"), "bbbc013", "--raw", str(raw013), "--out", str(run),
+            "--repeats", "1", "--epochs", "4", *TINY]
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lock = run / ".lock-mcnn-shard-0-of-1"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (lock.is_file() and lock.read_text().strip()):
+        time.sleep(0.01)
+    os.kill(first.pid, signal.SIGSTOP)  # hold the first one mid-run, lock taken
+    try:
+        assert first.poll() is None, "the first run finished before the second started"
+        second = subprocess.run(args, capture_output=True, text=True)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines() == [
+        f"reproduce: error: {run}: another run (pid {first.pid}) is writing this folder; wait for it to finish or "
+        "use another --out"]
+    assert first.wait(timeout=600) == 0, first.stderr.read() if first.stderr else ""
+    assert (run / "runs" / "mcnn" / "repeat_000" / "metrics.json").is_file()

@@ -1,0 +1,157 @@
+"""The bad-input table: every tool, given a bad file, flag or folder, stops with one line and leaves
+nothing partial behind.
+
+Each case runs one command line against a small shared world (a tiny LMDB with its nets and
+weights, prediction tables, look-alike downloads) and asserts the exit status (2: bad input), that
+stderr is exactly one line holding the expected words, and that the outputs the command would have
+written do not exist. A new tool joins by adding its rows to :data:`CASES`.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import run_script
+from tests.support.lookalikes import copy_raw
+from tests.support.tiny import make_setup, write_lmdb
+
+
+@dataclass(frozen=True)
+class Case:
+    """``script`` run with ``args`` (``{name}`` placeholders are paths of the world); ``words`` must all be in
+    the one stderr line; none of ``absent`` (world-relative) may exist afterwards."""
+
+    name: str
+    script: str
+    args: tuple[str, ...]
+    words: tuple[str, ...]
+    absent: tuple[str, ...] = ()
+    status: int = 2
+
+
+def _dose_table(path: Path, change: dict[int, dict[str, str]] | None = None, raw: bytes | None = None) -> Path:
+    """A valid dose-response predictions CSV (2 compounds x 5 concentrations x 2 replicates + DMSO),
+    with the rows in ``change`` edited, or the raw bytes ``raw`` appended."""
+    rows = []
+    for compound in ("cmpdA", "cmpdB"):
+        for k, conc in enumerate((0.01, 0.1, 1, 10, 100)):
+            for rep in (1, 2):
+                p = min(0.95, 0.1 + 0.2 * k)
+                rows.append({"Metadata_Compound": compound, "Metadata_Concentration": str(conc),
+                             "Metadata_Replicate": str(rep), "prob_neg": f"{1 - p:.3f}", "prob_pos": f"{p:.3f}"})
+    rows += [{"Metadata_Compound": "DMSO", "Metadata_Concentration": "0", "Metadata_Replicate": str(r),
+              "prob_neg": "0.9", "prob_pos": "0.1"} for r in (1, 2)]
+    for i, edit in (change or {}).items():
+        rows[i].update(edit)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    if raw is not None:
+        with open(path, "ab") as handle:
+            handle.write(raw)
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared inputs of the table (see the module docstring)."""
+    from mcnn.caffe import read_net
+    from tests.support.crosscheck import write_random_caffemodel
+
+    root = tmp_path_factory.mktemp("world")
+    tiny = make_setup(root / "tiny")
+    write_random_caffemodel(read_net(tiny.deploy), root / "w.caffemodel")
+    (root / "tiny" / "labels.txt").write_text("a\nb\nc\n")
+    write_lmdb(root / "tiny" / "wide_lmdb", 6, seed=3, labels=[0, 1, 2, 0, 1, 5])  # label 5: not a class
+    (root / "afile").write_text("a file, not a folder\n")
+    (root / "adir").mkdir()
+    _dose_table(root / "dose_ok.csv")
+    _dose_table(root / "dose_prob.csv", {3: {"prob_pos": "1.5"}})
+    _dose_table(root / "dose_negative.csv", {5: {"Metadata_Concentration": "-1"}})
+    _dose_table(root / "dose_nan.csv", {5: {"Metadata_Concentration": "nan"}})
+    _dose_table(root / "dose_latin1.csv", raw="cmpd\xe9,1,1,0.5,0.5\n".encode("latin-1"))
+    raw16 = copy_raw("bbbc016", root / "raw016", copy=("BBBC016_v1_platemap.txt",))
+    platemap = raw16 / "BBBC016_v1_platemap.txt"
+    lines = platemap.read_text().splitlines()
+    lines[5] = "-1"  # a negative dose: it would become the "lowest concentration" class
+    platemap.write_text("\n".join(lines) + "\n")
+    return root
+
+
+MODEL = ("--model", "{tiny}/mcnn_deploy.prototxt", "--weights", "{root}/w.caffemodel")
+CASES = [
+    # --out naming a file (finding 9): every tool that writes a folder
+    Case("prepare --out file", "data_prep/prepare.py", ("bbbc016", "--raw", "{root}/raw016", "--out", "{root}/afile"),
+         ("--out", "afile", "is a file")),
+    Case("synthesize --out file", "data_prep/synthesize.py", ("bbbc013", "--out", "{root}/afile"),
+         ("--out", "is a file")),
+    Case("simulate --out file", "tools/simulate.py", ("--preset", "test", "--out", "{root}/afile"),
+         ("--out", "is a file")),
+    Case("reproduce --out file", "tools/reproduce.py", ("bbbc016", "--raw", "{root}/raw016", "--out", "{root}/afile"),
+         ("--out", "is a file")),
+    Case("evaluate --out file", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--out", "{root}/afile"),
+         ("--out", "is a file")),
+    Case("predict --out file", "tools/predict.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--out", "{root}/afile"),
+         ("--out", "is a file")),
+    Case("dose_response --out file", "tools/dose_response.py",
+         ("--predictions", "{root}/dose_ok.csv", "--out", "{root}/afile"), ("--out", "is a file")),
+    Case("demo --out file", "tools/demo.py", ("--out", "{root}/afile/run"), ("--out", "inside the file")),
+    Case("make_net --out in a file", "tools/make_net.py", ("--preset", "demo", "--out", "{root}/afile/net"),
+         ("--out", "inside the file")),
+    Case("make_solver --out folder", "tools/make_solver.py",
+         ("--net", "{tiny}/mcnn_train_val.prototxt", "--out", "{root}/adir"), ("--out", "is a folder")),
+    # dose-response tables (findings 3 and 4; non-UTF-8 text)
+    Case("dose probability 1.5", "tools/dose_response.py", ("--predictions", "{root}/dose_prob.csv", "--out",
+         "{root}/o_prob"), ("line 5", "prob_pos", "1.5", "not a probability"), ("o_prob/ec50.csv",)),
+    Case("dose negative concentration", "tools/dose_response.py", ("--predictions", "{root}/dose_negative.csv",
+         "--out", "{root}/o_neg"), ("line 7", "Metadata_Concentration", "not a concentration"), ("o_neg/ec50.csv",)),
+    Case("dose nan concentration", "tools/dose_response.py", ("--predictions", "{root}/dose_nan.csv", "--out",
+         "{root}/o_nan"), ("line 7", "Metadata_Concentration", "not a concentration"), ("o_nan/ec50.csv",)),
+    Case("dose table not UTF-8", "tools/dose_response.py", ("--predictions", "{root}/dose_latin1.csv", "--out",
+         "{root}/o_latin1"), ("dose_latin1.csv", "line 24", "not UTF-8"), ("o_latin1/ec50.csv",)),
+    # a plate map with a negative dose (finding 4)
+    Case("bbbc016 negative dose", "data_prep/prepare.py", ("bbbc016", "--raw", "{root}/raw016", "--out",
+         "{root}/o016", "--quiet"), ("BBBC016_v1_platemap.txt", "value 5", "'-1'", "not a concentration"),
+         ("o016/.prepare.json", "o016/dataset.json")),
+    # labels outside the model's classes (finding 7): stopped before predictions.csv is written
+    Case("evaluate labels out of range", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/wide_lmdb", "--labels",
+         "{tiny}/labels.txt", "--out", "{root}/o_wide"), ("label 5", "outside the model's 3 classes"),
+         ("o_wide/predictions.csv", "o_wide/metrics.json")),
+    Case("evaluate --batch 0", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--batch", "0", "--out",
+         "{root}/o_batch"), ("--batch 0", "at least 1"), ("o_batch/predictions.csv",)),
+    # prepare options checked before anything is saved (finding 8)
+    Case("prepare --test-fraction 1.5", "data_prep/prepare.py", ("bbbc016", "--raw", "{root}/raw016", "--out",
+         "{root}/o_frac", "--test-fraction", "1.5"), ("--test-fraction 1.5", "between 0 and 1"),
+         ("o_frac/.prepare.json",)),
+    Case("prepare --repeats 0", "data_prep/prepare.py", ("bbbc016", "--raw", "{root}/raw016", "--out",
+         "{root}/o_rep", "--repeats", "0"), ("--repeats 0", "at least 1"), ("o_rep/.prepare.json",)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_bad_input_gives_one_line_and_no_output(case: Case, world: Path) -> None:
+    paths = {"root": str(world), "tiny": str(world / "tiny")}
+    args = [a.format(**paths) for a in case.args]
+    out = run_script(case.script, *args)
+    assert out.returncode == case.status, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    for word in case.words:
+        assert word in lines[0], lines[0]
+    for rel in case.absent:
+        assert not (world / rel).exists(), rel
+
+
+def test_prepare_only_unknown_split_saves_nothing_and_the_corrected_command_runs(tmp_path: Path) -> None:
+    raw, out = copy_raw("bbbc016", tmp_path / "raw016"), tmp_path / "o"
+    args = ("data_prep/prepare.py", "bbbc016", "--raw", str(raw), "--out", str(out), "--repeats", "1", "--quiet")
+    bad = run_script(*args, "--only", "repeat_099")
+    assert bad.returncode == 2 and "--only repeat_099: no such split" in bad.stderr
+    assert not (out / ".prepare.json").exists()
+    good = run_script(*args)  # the corrected command is not refused as "prepared with other options"
+    assert good.returncode == 0, good.stderr
