@@ -32,7 +32,7 @@ def run(prog: str, main: Callable[[], int | None]) -> int:
     try:
         return int(main() or 0)
     except McnnError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return BAD_INPUT
     except FileExistsError as exc:  # mkdir of an output folder that is a file
         print(f"{prog}: error: {exc.filename}: exists and is not a folder", file=sys.stderr)
@@ -55,6 +55,16 @@ def _file_above(path: Path) -> Path | None:
         if p.exists():
             return None if p.is_dir() else p
     return None
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` as one line: an error re-raised from a DataLoader worker carries the
+    worker's traceback in its message; its last line is the original message."""
+    text = str(exc).strip()
+    if "Traceback (most recent call last)" in text:
+        last = text.splitlines()[-1]
+        return last.split(": ", 1)[1] if last.startswith("mcnn.errors.") and ": " in last else last
+    return " ".join(text.splitlines())
 
 
 def output_folder(path: Path | None, flag: str = "--out") -> Path | None:

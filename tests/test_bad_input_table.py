@@ -10,6 +10,7 @@ written do not exist. A new tool joins by adding its rows to :data:`CASES`.
 from __future__ import annotations
 
 import csv
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,17 @@ def _dose_table(path: Path, change: dict[int, dict[str, str]] | None = None, raw
     return path
 
 
+def _damage_records(path: Path) -> None:
+    """Replace one record of the LMDB at ``path`` by bytes that are not a Datum."""
+    import lmdb
+
+    env = lmdb.open(str(path), map_size=1 << 26)
+    with env.begin(write=True) as txn:
+        key = next(iter(txn.cursor().iternext(keys=True, values=False)))
+        txn.put(bytes(key), b"\x0a\xff\xff\xff\xff\x0f")  # field 1, a length far past the end
+    env.close()
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared inputs of the table (see the module docstring)."""
@@ -75,6 +87,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _dose_table(root / "dose_negative.csv", {5: {"Metadata_Concentration": "-1"}})
     _dose_table(root / "dose_nan.csv", {5: {"Metadata_Concentration": "nan"}})
     _dose_table(root / "dose_latin1.csv", raw="cmpd\xe9,1,1,0.5,0.5\n".encode("latin-1"))
+    for name in ("tiny_trunc", "tiny_damaged"):  # training setups whose training LMDB is then damaged
+        make_setup(root / name)
+    data = root / "tiny_trunc" / "train_lmdb" / "data.mdb"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # cut short: mapped, it would SIGBUS
+    _damage_records(root / "tiny_damaged" / "train_lmdb")
+    shutil.copytree(root / "tiny_trunc" / "train_lmdb", root / "tiny" / "trunc_lmdb")
+    shutil.copytree(root / "tiny_damaged" / "train_lmdb", root / "tiny" / "damaged_lmdb")
     raw16 = copy_raw("bbbc016", root / "raw016", copy=("BBBC016_v1_platemap.txt",))
     platemap = raw16 / "BBBC016_v1_platemap.txt"
     lines = platemap.read_text().splitlines()
@@ -124,6 +143,17 @@ CASES = [
          ("o_wide/predictions.csv", "o_wide/metrics.json")),
     Case("evaluate --batch 0", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--batch", "0", "--out",
          "{root}/o_batch"), ("--batch 0", "at least 1"), ("o_batch/predictions.csv",)),
+    # damaged LMDBs (findings 1 and 10): one line, before or instead of a crash
+    Case("evaluate truncated LMDB", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/trunc_lmdb", "--labels",
+         "{tiny}/labels.txt", "--out", "{root}/o_trunc"), ("trunc_lmdb", "data.mdb is truncated"),
+         ("o_trunc/predictions.csv",)),
+    Case("train truncated LMDB", "tools/train.py", ("-solver", "{root}/tiny_trunc/solver.prototxt", "--quiet"),
+         ("train_lmdb", "data.mdb is truncated"), ("tiny_trunc/snaps",)),
+    Case("evaluate damaged record", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/damaged_lmdb", "--labels",
+         "{tiny}/labels.txt", "--out", "{root}/o_damaged"), ("damaged_lmdb record", "not a Datum record"),
+         ("o_damaged/predictions.csv",)),
+    Case("train damaged record", "tools/train.py", ("-solver", "{root}/tiny_damaged/solver.prototxt", "--quiet"),
+         ("train_lmdb record", "not a Datum record"), ("tiny_damaged/snaps",)),
     # prepare options checked before anything is saved (finding 8)
     Case("prepare --test-fraction 1.5", "data_prep/prepare.py", ("bbbc016", "--raw", "{root}/raw016", "--out",
          "{root}/o_frac", "--test-fraction", "1.5"), ("--test-fraction 1.5", "between 0 and 1"),

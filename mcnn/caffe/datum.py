@@ -150,6 +150,40 @@ class LmdbWriter:
             self.abort()
 
 
+def check_lmdb_file(path: Path) -> None:
+    """Raise :class:`CaffeFormatError` unless ``path/data.mdb`` holds every page its own meta page
+    counts: a truncated file would be mapped into memory and crash the process (SIGBUS) on the
+    first read past its end, so this is checked before any record is read."""
+    import lmdb
+
+    data = path / "data.mdb"
+    size = data.stat().st_size
+    try:
+        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=4)
+    except lmdb.Error as exc:
+        raise CaffeFormatError(f"{path}: not a readable LMDB ({exc})") from None
+    try:
+        need = (int(env.info()["last_pgno"]) + 1) * int(env.stat()["psize"])
+    finally:
+        env.close()
+    if size < need:
+        raise CaffeFormatError(f"{path}: data.mdb is truncated ({size} bytes, its pages need {need}); "
+                               "rebuild it (data_prep/prepare.py)")
+
+
+def parse_datum(value: bytes, source: str) -> pb.Datum:
+    """A Datum from the bytes of one LMDB record; :class:`CaffeFormatError` naming ``source`` (the
+    LMDB and key) when the record is not a Datum."""
+    from google.protobuf.message import DecodeError
+
+    datum = pb.Datum()
+    try:
+        datum.ParseFromString(value)
+    except DecodeError:
+        raise CaffeFormatError(f"{source}: not a Datum record (damaged, or written by another tool)") from None
+    return datum
+
+
 class LmdbReader:
     """Read-only access to a Datum LMDB in key order, as Caffe's Data layer reads it."""
 
@@ -159,6 +193,7 @@ class LmdbReader:
         self.path = Path(path)
         if not (self.path / "data.mdb").is_file():
             raise CaffeFormatError(f"{self.path}: not an LMDB folder (no data.mdb)")
+        check_lmdb_file(self.path)
         self._env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False,
                               subdir=True, max_readers=256)
 
@@ -169,9 +204,7 @@ class LmdbReader:
         """(key, Datum) pairs in key order."""
         with self._env.begin() as txn:
             for key, value in txn.cursor():
-                datum = pb.Datum()
-                datum.ParseFromString(value)
-                yield bytes(key), datum
+                yield bytes(key), parse_datum(value, f"{self.path} record {bytes(key).decode(errors='replace')}")
 
     def first(self) -> pb.Datum:
         """The first record (its shape is the shape of the whole database)."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mcnn.caffe import io as cio
-from mcnn.caffe.datum import datum_to_array
+from mcnn.caffe.datum import check_lmdb_file, datum_to_array, parse_datum
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.errors import CaffeFormatError, DataError
 
@@ -31,6 +31,7 @@ class LmdbRecords:
         if not (self.path / "data.mdb").is_file():
             raise DataError(f"layer {layer!r}: LMDB {self.path} does not exist (no data.mdb); "
                             "prepare the dataset first (data_prep/prepare.py)")
+        check_lmdb_file(self.path)
         with self._open().begin() as txn:
             self.keys: list[bytes] = [bytes(k) for k in txn.cursor().iternext(keys=True, values=False)]
         if not self.keys:
@@ -62,7 +63,7 @@ class LmdbRecords:
         key = self.keys[index % len(self.keys)]
         with self._open().begin() as txn:
             value = txn.get(key)
-        return pb.Datum.FromString(value)
+        return parse_datum(value, f"{self.path} record {key.decode(errors='replace')}")
 
     def image(self, index: int) -> tuple[np.ndarray, int]:
         """(C x H x W image, label) of the record at ``index``; shapes must match the first record's."""
