@@ -9,6 +9,7 @@ real ``caffe train`` binary with the same flags (``tools/caffe/caffe.cpp`` of Ca
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -88,13 +89,35 @@ def _train_torch(run: TrainingRun) -> int:
     return 0
 
 
+def check_run(run: TrainingRun) -> None:
+    """ConfigError (one line) for a solver value, ``-iterations`` or snapshot location that cannot train."""
+    from mcnn.caffe import io as cio
+    from mcnn.caffe.solver_rules import check_solver
+
+    solver = cio.read_solver(run.solver)
+    check_solver(solver, str(run.solver))
+    if run.iterations is not None and run.iterations < 1:
+        raise ConfigError(f"-iterations {run.iterations}: need at least 1")
+    # as mcnn.engine.snapshots names them: snapshot_prefix (relative to the working folder), else the solver file
+    prefix = Path(solver.snapshot_prefix) if solver.snapshot_prefix else Path(run.solver).with_suffix("")
+    folder = prefix.absolute().parent
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
+        raise ConfigError(f"{run.solver}: field snapshot_prefix: {solver.snapshot_prefix!r}: {existing} is "
+                          f"{'not a folder' if not existing.is_dir() else 'not writable'}; snapshots could not be "
+                          "written")
+
+
 def train(run: TrainingRun, engine: str = "torch") -> int:
-    """Train ``run`` with ``engine`` (torch or caffe); returns the exit status (caffe's, or 0)."""
-    if engine == "caffe":
-        return _train_caffe(run)
-    if engine == "torch":
-        return _train_torch(run)
-    raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    """Train ``run`` with ``engine`` (torch or caffe); returns the exit status (caffe's, or 0).
+
+    Before anything starts, the solver's values (:func:`mcnn.caffe.solver_rules.check_solver`),
+    ``-iterations`` and the snapshot folder are checked: a bad value or an unwritable snapshot
+    location stops the run at once instead of after the training."""
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    check_run(run)
+    return _train_caffe(run) if engine == "caffe" else _train_torch(run)
 
 
 def resolve_gpu(text: str | int | None) -> int | None:

@@ -94,6 +94,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _damage_records(root / "tiny_damaged" / "train_lmdb")
     shutil.copytree(root / "tiny_trunc" / "train_lmdb", root / "tiny" / "trunc_lmdb")
     shutil.copytree(root / "tiny_damaged" / "train_lmdb", root / "tiny" / "damaged_lmdb")
+    solver = (root / "tiny" / "solver.prototxt").read_text()
+    for name, old, new in BAD_SOLVERS:
+        assert old in solver
+        (root / f"solver_{name}.prototxt").write_text(solver.replace(old, new.format(root=root)))
     raw16 = copy_raw("bbbc016", root / "raw016", copy=("BBBC016_v1_platemap.txt",))
     platemap = raw16 / "BBBC016_v1_platemap.txt"
     lines = platemap.read_text().splitlines()
@@ -102,6 +106,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+#: Solvers that differ from the tiny one in one field (finding 5, and an unwritable snapshot location, finding 6).
+BAD_SOLVERS = (
+    ("negative_lr", "base_lr: 0.1", "base_lr: -0.01"),
+    ("momentum", "momentum: 0.9", "momentum: 1.5"),
+    ("decay", "weight_decay: 0.0005", "weight_decay: -1"),
+    ("stepsize", "stepsize: 12", "stepsize: 0"),
+    ("policy", 'lr_policy: "step"', 'lr_policy: "cosine"'),
+    ("average_loss", "average_loss: 2", "average_loss: 0"),
+    ("snapshot_in_file", "snapshot_prefix: ", 'snapshot_prefix: "{root}/afile/snap" #'),
+)
 MODEL = ("--model", "{tiny}/mcnn_deploy.prototxt", "--weights", "{root}/w.caffemodel")
 CASES = [
     # --out naming a file (finding 9): every tool that writes a folder
@@ -154,6 +168,23 @@ CASES = [
          ("o_damaged/predictions.csv",)),
     Case("train damaged record", "tools/train.py", ("-solver", "{root}/tiny_damaged/solver.prototxt", "--quiet"),
          ("train_lmdb record", "not a Datum record"), ("tiny_damaged/snaps",)),
+    # solver values (finding 5) and the snapshot location (finding 6): before the first iteration
+    Case("train base_lr -0.01", "tools/train.py", ("-solver", "{root}/solver_negative_lr.prototxt", "--quiet"),
+         ("solver_negative_lr.prototxt", "field base_lr: -0.01", "> 0")),
+    Case("train momentum 1.5", "tools/train.py", ("-solver", "{root}/solver_momentum.prototxt", "--quiet"),
+         ("field momentum: 1.5", "0 <= momentum < 1")),
+    Case("train weight_decay -1", "tools/train.py", ("-solver", "{root}/solver_decay.prototxt", "--quiet"),
+         ("field weight_decay: -1,", ">= 0")),
+    Case("train stepsize 0", "tools/train.py", ("-solver", "{root}/solver_stepsize.prototxt", "--quiet"),
+         ("field stepsize: 0", "lr_policy step")),
+    Case("train unknown lr_policy", "tools/train.py", ("-solver", "{root}/solver_policy.prototxt", "--quiet"),
+         ("field lr_policy: 'cosine'", "multistep")),
+    Case("train average_loss 0", "tools/train.py", ("-solver", "{root}/solver_average_loss.prototxt", "--quiet"),
+         ("field average_loss: 0", "Caffe's CHECK")),
+    Case("train -iterations -5", "tools/train.py", ("-solver", "{tiny}/solver.prototxt", "-iterations", "-5",
+         "--quiet"), ("-iterations -5", "at least 1"), ("tiny/snaps",)),
+    Case("train snapshot prefix in a file", "tools/train.py", ("-solver", "{root}/solver_snapshot_in_file.prototxt",
+         "--quiet"), ("field snapshot_prefix", "afile is not a folder")),
     # prepare options checked before anything is saved (finding 8)
     Case("prepare --test-fraction 1.5", "data_prep/prepare.py", ("bbbc016", "--raw", "{root}/raw016", "--out",
          "{root}/o_frac", "--test-fraction", "1.5"), ("--test-fraction 1.5", "between 0 and 1"),

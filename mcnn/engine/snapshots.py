@@ -37,7 +37,11 @@ def write_snapshot(paths: tuple[Path, Path], net: Net, updater: Updater, iterati
     for h in updater.history:
         state.history.append(cio.array_to_blob(h.detach().cpu().numpy()))
     log(f"Snapshotting solver state to binary proto file {state_path}", "sgd_solver.cpp:284")
-    cio.write_solverstate(state_path, state)
+    try:
+        cio.write_solverstate(state_path, state)
+    except OSError:  # a full disk: leave the last complete pair, not weights without their state
+        model_path.unlink(missing_ok=True)
+        raise
 
 
 def restore_snapshot(path: str | os.PathLike[str], net: Net, updater: Updater, log: GlogWriter) -> tuple[int, int]:

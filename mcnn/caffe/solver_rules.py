@@ -1,0 +1,89 @@
+"""The values a SolverParameter may hold: Caffe's own CHECKs and the ranges outside which training
+means something else than intended (a negative learning rate climbs the loss).
+
+Caffe checks some of these when its solver starts (``src/caffe/solver.cpp``: ``average_loss >= 1``,
+``test_interval > 0`` with test nets; ``src/caffe/sgd_solver.cpp``: the ``lr_policy`` names and
+``stepsize > 0``) and silently trains with the others. :func:`check_solver` refuses every one of them
+before the first iteration, on either engine, with one line naming the solver file and the field.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.errors import ConfigError
+
+LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
+SOLVER_TYPES = ("SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam")
+
+
+def _fail(source: str, field: str, value: object, expected: str) -> None:
+    shown = f"{value:.7g}" if isinstance(value, float) else repr(value)  # float fields are float32
+    raise ConfigError(f"{source}: field {field}: {shown}, expected {expected}")
+
+
+def _check_range(source: str, s: pb.SolverParameter) -> None:
+    """The numeric fields every solver has."""
+    finite = ("base_lr", "momentum", "momentum2", "weight_decay", "gamma", "power", "delta", "rms_decay",
+              "clip_gradients")
+    for name in finite:
+        if s.HasField(name) and not math.isfinite(getattr(s, name)):
+            _fail(source, name, getattr(s, name), "a finite number")
+    if s.base_lr <= 0:
+        _fail(source, "base_lr", s.base_lr, "> 0 (a negative rate climbs the loss)")
+    if not 0 <= s.momentum < 1:
+        _fail(source, "momentum", s.momentum, "0 <= momentum < 1")
+    if s.weight_decay < 0:
+        _fail(source, "weight_decay", s.weight_decay, ">= 0")
+    if s.max_iter < 1:
+        _fail(source, "max_iter", s.max_iter, ">= 1")
+    if s.iter_size < 1:
+        _fail(source, "iter_size", s.iter_size, ">= 1")
+    if s.average_loss < 1:
+        _fail(source, "average_loss", s.average_loss, ">= 1 (Caffe's CHECK)")
+    for name in ("display", "snapshot", "test_interval"):
+        if getattr(s, name) < 0:
+            _fail(source, name, getattr(s, name), ">= 0")
+    if any(n < 0 for n in s.test_iter):
+        _fail(source, "test_iter", list(s.test_iter), "counts >= 0")
+    if len(s.test_iter) and s.test_interval <= 0:
+        _fail(source, "test_interval", s.test_interval, "> 0 when test_iter is given (Caffe's CHECK)")
+
+
+def _check_policy(source: str, s: pb.SolverParameter) -> None:
+    """The learning-rate policy and the fields it reads (``SGDSolver::GetLearningRate``)."""
+    if s.lr_policy not in LR_POLICIES:
+        _fail(source, "lr_policy", s.lr_policy, f"one of {', '.join(LR_POLICIES)}")
+    if s.lr_policy == "step" and s.stepsize <= 0:
+        _fail(source, "stepsize", s.stepsize, "> 0 with lr_policy step (Caffe's CHECK)")
+    if s.lr_policy in ("step", "exp", "inv", "multistep") and s.gamma <= 0:
+        _fail(source, "gamma", s.gamma, f"> 0 with lr_policy {s.lr_policy}")
+    if s.lr_policy == "multistep":
+        steps = list(s.stepvalue)
+        if not steps or any(b <= a for a, b in itertools.pairwise(steps)) or steps[0] <= 0:
+            _fail(source, "stepvalue", steps, "positive, increasing iterations with lr_policy multistep")
+    if s.lr_policy == "poly" and s.power < 0:
+        _fail(source, "power", s.power, ">= 0 with lr_policy poly")
+
+
+def _check_type(source: str, s: pb.SolverParameter) -> None:
+    """The solver type and its own fields (``src/caffe/solvers/*.cpp``)."""
+    kind = s.type or "SGD"
+    if kind not in SOLVER_TYPES:
+        _fail(source, "type", kind, f"one of {', '.join(SOLVER_TYPES)}")
+    if kind in ("AdaGrad", "AdaDelta", "Adam", "RMSProp") and s.delta <= 0:
+        _fail(source, "delta", s.delta, f"> 0 with type {kind}")
+    if kind == "Adam" and not 0 <= s.momentum2 < 1:
+        _fail(source, "momentum2", s.momentum2, "0 <= momentum2 < 1 with type Adam")
+    if kind == "RMSProp" and not 0 <= s.rms_decay < 1:
+        _fail(source, "rms_decay", s.rms_decay, "0 <= rms_decay < 1 with type RMSProp")
+
+
+def check_solver(solver: pb.SolverParameter, source: str = "solver") -> None:
+    """Raise :class:`ConfigError` (one line: ``source``, the field, its value, what was expected) for a
+    solver value Caffe refuses or that would not train as meant; see the module docstring."""
+    _check_range(source, solver)
+    _check_policy(source, solver)
+    _check_type(source, solver)
