@@ -8,6 +8,7 @@ order the records were written in.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterator
@@ -126,6 +127,8 @@ class LmdbWriter:
             except self._lmdb.MapFullError:
                 self._map_size *= 2
                 self._env.set_mapsize(self._map_size)
+            except self._lmdb.Error as exc:  # a full disk or an I/O error: the environment, as an OSError
+                raise OSError(errno.EIO, f"writing the LMDB failed ({exc})", str(self.partial)) from None
 
     def close(self) -> Path:
         """Commit, close and move the database to its final name."""

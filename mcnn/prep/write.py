@@ -126,7 +126,14 @@ class UnitWriter:
             os.replace(self._tmp_list, self.listfile)
         if self.mean is not None and self._sum is not None:
             write_binaryproto(self.mean, (self._sum / self.count).astype(np.float32)[np.newaxis])
-        return self._writer.close()
+        try:
+            return self._writer.close()
+        except BaseException:  # the LMDB did not complete: no sidecar may stand under its final name
+            for p in (self.index, self.listfile, self.mean):
+                if p is not None:
+                    p.unlink(missing_ok=True)
+            self._writer.abort()
+            raise
 
     def abort(self) -> None:
         """Remove everything this writer created."""

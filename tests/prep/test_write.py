@@ -58,3 +58,23 @@ def test_a_failed_unit_leaves_nothing(tmp_path: Path) -> None:
         writer.add(_record("a", 0, 1))
         raise RuntimeError("stop")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_failed_lmdb_leaves_no_sidecar_under_its_final_name(tmp_path, monkeypatch) -> None:
+    from mcnn.caffe.datum import LmdbWriter
+
+    def disk_full(self: LmdbWriter) -> None:
+        raise OSError(28, "No space left on device", str(self.partial))
+
+    monkeypatch.setattr(LmdbWriter, "close", disk_full)
+    writer = UnitWriter(tmp_path / "dose_lmdb", tmp_path / "dose_index.csv", ["a"], ["Metadata_Plate"], ["DNA"],
+                        64, listfile=tmp_path / "dose.txt", mean=tmp_path / "mean.binaryproto")
+    field = Field("P1/A01/s1", ("P1/a.tif",), {"Metadata_Plate": "P1"})
+    writer.add(Record("P1/A01/s1", 0, field, "none", np.zeros((1, 4, 4), np.uint8)))
+    try:
+        writer.finish()
+    except OSError as exc:
+        assert exc.errno == 28
+    else:
+        raise AssertionError("finish() did not raise")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no index, list, mean or partial LMDB left
