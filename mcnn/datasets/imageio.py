@@ -38,8 +38,8 @@ def read_plane(path: PathLike, label: str | None = None) -> np.ndarray:
 
     ``label`` is the name used in error messages (default: the path). Colour files whose
     channels are identical (BBBC015's JPEGs) and palettised BMPs are returned as grayscale;
-    a colour file with different channels is converted to luminance (ITU-R 601-2, as PIL does).
-    Raises :class:`BadInputError` if the file is missing, unreadable or truncated.
+    a colour file with different channels is a :class:`BadInputError` (never a silent conversion),
+    as is a file that is missing, unreadable or truncated.
     """
     p = Path(path)
     name = label or str(p)
@@ -85,10 +85,7 @@ def _read_pil(p: Path) -> np.ndarray:
                 return arr.astype(np.uint16)
             return arr
         if im.mode in ("RGB", "RGBA"):
-            arr = np.asarray(im.convert("RGB"))
-            if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
-                return np.ascontiguousarray(arr[..., 0])
-            return np.asarray(im.convert("L"))
+            return np.asarray(im.convert("RGB"))  # grey in colour is taken as grey by _as_plane; colour is refused
         return np.asarray(im.convert("L"))
 
 
@@ -96,8 +93,11 @@ def _as_plane(array: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(array)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         rgb = arr[..., :3]
-        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
-            arr = rgb[..., 0]
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+            # never a silent luminance conversion: each channel of a dataset is its own grey file
+            raise BadInputError(name, f"a colour image ({arr.shape[-1]} different channels), expected one grey "
+                                "channel per file")
+        arr = rgb[..., 0]
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 2:
