@@ -4,7 +4,9 @@ Package map, top floor first; a module imports only from the floors below its ow
 contract in ``pyproject.toml``, checked by ``lint-imports``):
 
 - ``mcnn.cli`` (argument groups and error reporting of the scripts in ``tools/`` and
-  ``data_prep/``) and ``mcnn.demo`` (the simulated screen end to end, with its HTML report).
+  ``data_prep/``), ``mcnn.demo`` (the simulated screen end to end, with its HTML report) and
+  ``mcnn.pycaffe`` (pycaffe's API on the engine: ``Net``, ``Blob``, the solvers, ``caffe.io``,
+  ``net_spec``, ``Classifier``; ``python -m mcnn.pycaffe --pythonpath`` for unmodified scripts).
 - ``mcnn.reproduce``: the reproduction orchestrator (prepare, nets and solver, train, evaluate
   per split, dose-response, your own screen's outputs, the Table 1 summary).
 - ``mcnn.training``: the one launcher of training, on the PyTorch engine or real ``caffe train``;

@@ -153,25 +153,33 @@ class LmdbWriter:
             self.abort()
 
 
-def check_lmdb_file(path: Path) -> None:
-    """Raise :class:`CaffeFormatError` unless ``path/data.mdb`` holds every page its own meta page
-    counts: a truncated file would be mapped into memory and crash the process (SIGBUS) on the
-    first read past its end, so this is checked before any record is read."""
-    import lmdb
-
-    data = path / "data.mdb"
-    size = data.stat().st_size
-    try:
-        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=4)
-    except lmdb.Error as exc:
-        raise CaffeFormatError(f"{path}: not a readable LMDB ({exc})") from None
-    try:
-        need = (int(env.info()["last_pgno"]) + 1) * int(env.stat()["psize"])
-    finally:
-        env.close()
+def check_lmdb_file(path: Path, env: object) -> None:
+    """Raise :class:`CaffeFormatError` unless ``path/data.mdb`` holds every page its meta page counts
+    (``env`` is the open environment of ``path``: LMDB allows one per path and process). A truncated
+    file would be mapped into memory and crash the process (SIGBUS) on the first read past its end,
+    so this is checked before any record is read."""
+    size = (path / "data.mdb").stat().st_size
+    need = (int(env.info()["last_pgno"]) + 1) * int(env.stat()["psize"])  # type: ignore[attr-defined]
     if size < need:
         raise CaffeFormatError(f"{path}: data.mdb is truncated ({size} bytes, its pages need {need}); "
                                "rebuild it (data_prep/prepare.py)")
+
+
+def open_lmdb(path: Path, max_readers: int = 256) -> object:
+    """The read-only environment of the LMDB folder ``path``, checked by :func:`check_lmdb_file`;
+    :class:`CaffeFormatError` when it is not a readable LMDB."""
+    import lmdb
+
+    try:
+        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=max_readers)
+    except lmdb.Error as exc:
+        raise CaffeFormatError(f"{path}: not a readable LMDB ({exc})") from None
+    try:
+        check_lmdb_file(path, env)
+    except CaffeFormatError:
+        env.close()
+        raise
+    return env
 
 
 def parse_datum(value: bytes, source: str) -> pb.Datum:
@@ -191,14 +199,11 @@ class LmdbReader:
     """Read-only access to a Datum LMDB in key order, as Caffe's Data layer reads it."""
 
     def __init__(self, path: PathLike):
-        import lmdb
 
         self.path = Path(path)
         if not (self.path / "data.mdb").is_file():
             raise CaffeFormatError(f"{self.path}: not an LMDB folder (no data.mdb)")
-        check_lmdb_file(self.path)
-        self._env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False,
-                              subdir=True, max_readers=256)
+        self._env = open_lmdb(self.path)
 
     def __len__(self) -> int:
         return int(self._env.stat()["entries"])

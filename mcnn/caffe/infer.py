@@ -8,7 +8,8 @@ both call :func:`infer_layer`; the engine registers one forward implementation p
 entry (:mod:`mcnn.engine.layers`), and refuses types that are not in this table.
 
 Shapes are per image (no batch axis), so ``axis`` fields are shifted by one. Rounding is
-done by :mod:`mcnn.caffe.shapes`.
+done by :mod:`mcnn.caffe.shapes`. The rules of the further types that pycaffe scripts use
+(Eltwise, BatchNorm, Python layers, ...) live in :mod:`mcnn.caffe.infer_extra`.
 """
 
 from __future__ import annotations
@@ -42,38 +43,55 @@ class LayerShapes:
 ShapeFn = Callable[[pb.LayerParameter, Sequence[Shape], dict[str, Shape]], LayerShapes]
 
 
+#: A filler rule: (layer, learnable blob index) -> the FillerParameter that fills the blob.
+FillerFn = Callable[[pb.LayerParameter, int], pb.FillerParameter]
+
+
 @dataclass(frozen=True)
 class LayerType:
     """One supported Caffe layer type: its shape rule and what the engine needs to know about it.
 
     ``feed``: the caller provides the tops (Input, Data); there is no forward computation.
-    ``filler_param``: the LayerParameter field whose ``weight_filler``/``bias_filler`` fill
-    the learnable blobs (blob 0 weights, blob 1 bias), or "" for types without blobs.
+    ``filler_param``: the LayerParameter field whose filler fields (``filler_fields``, one per
+    learnable blob: by default ``weight_filler`` for blob 0 and ``bias_filler`` for blob 1) fill
+    the learnable blobs, or "" for types without fillers. ``filler_rule`` replaces that lookup
+    where Caffe's defaults differ (Scale's identity scale).
+    ``statistics``: the learnable blobs are statistics the forward updates (BatchNorm), never
+    learned: they get no gradient and a learning rate of 0.
+    ``dynamic``: only running the layer tells its shapes (Python layers); the engine asks the
+    layer itself and the shape rule refuses.
     """
 
     name: str
     infer: ShapeFn
     feed: bool = False
     filler_param: str = ""
+    filler_fields: tuple[str, ...] = ("weight_filler", "bias_filler")
+    filler_rule: FillerFn | None = None
+    statistics: bool = False
+    dynamic: bool = False
 
     def fillers(self, layer: pb.LayerParameter, index: int) -> pb.FillerParameter:
         """The filler of learnable blob ``index`` of ``layer`` (Caffe's default, constant 0, if none)."""
-        if not self.filler_param:
+        if self.filler_rule is not None:
+            return self.filler_rule(layer, index)
+        if not self.filler_param or index >= len(self.filler_fields):
             return pb.FillerParameter()
-        param = getattr(layer, self.filler_param)
-        return param.weight_filler if index == 0 else param.bias_filler
+        return getattr(getattr(layer, self.filler_param), self.filler_fields[index])
 
 
 #: Every supported layer type by name, in registration order.
 LAYER_TYPES: dict[str, LayerType] = {}
 
 
-def shape_rule(name: str, *, feed: bool = False, filler_param: str = "") -> Callable[[ShapeFn], ShapeFn]:
-    """Register the decorated function as the shape rule of layer type ``name``."""
+def shape_rule(name: str, *, feed: bool = False, filler_param: str = "",
+               filler_fields: tuple[str, ...] = ("weight_filler", "bias_filler"), filler_rule: FillerFn | None = None,
+               statistics: bool = False, dynamic: bool = False) -> Callable[[ShapeFn], ShapeFn]:
+    """Register the decorated function as the shape rule of layer type ``name`` (keywords: :class:`LayerType`)."""
     def register(fn: ShapeFn) -> ShapeFn:
         if name in LAYER_TYPES:
             raise ValueError(f"layer type {name!r} is registered twice")
-        LAYER_TYPES[name] = LayerType(name, fn, feed, filler_param)
+        LAYER_TYPES[name] = LayerType(name, fn, feed, filler_param, filler_fields, filler_rule, statistics, dynamic)
         return fn
     return register
 
@@ -250,3 +268,7 @@ def _scored(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dic
     if layer.type == "Accuracy" and len(layer.top) > 1:
         tops.append((bottoms[0][0],))
     return LayerShapes(tops, batch_axis=False)
+
+
+# The types pycaffe scripts use (Eltwise, BatchNorm, Python, ...) register into the same table.
+from mcnn.caffe import infer_extra  # noqa: E402, F401

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mcnn.caffe import io as cio
-from mcnn.caffe.datum import check_lmdb_file, datum_to_array, parse_datum
+from mcnn.caffe.datum import datum_to_array, open_lmdb, parse_datum
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.errors import CaffeFormatError, DataError
 
@@ -31,7 +31,6 @@ class LmdbRecords:
         if not (self.path / "data.mdb").is_file():
             raise DataError(f"layer {layer!r}: LMDB {self.path} does not exist (no data.mdb); "
                             "prepare the dataset first (data_prep/prepare.py)")
-        check_lmdb_file(self.path)
         with self._open().begin() as txn:
             self.keys: list[bytes] = [bytes(k) for k in txn.cursor().iternext(keys=True, values=False)]
         if not self.keys:
@@ -41,7 +40,6 @@ class LmdbRecords:
 
     def _open(self) -> Any:
         """The process's lmdb.Environment for this path (LMDB allows one per path and process)."""
-        import lmdb
 
         key = str(self.path.resolve())
         env, pid = _OPEN_ENVS.get(key, (None, -1))
@@ -51,7 +49,7 @@ class LmdbRecords:
             env.close()
             env = None
         if env is None:
-            env = lmdb.open(key, readonly=True, lock=False, readahead=False, max_readers=512)
+            env = open_lmdb(Path(key), max_readers=512)
             _OPEN_ENVS[key] = (env, os.getpid())
         return env
 

@@ -6,7 +6,9 @@ checked beforehand by :func:`mcnn.caffe.infer.infer_layer`, so errors name the l
 Backward passes come from autograd.
 
 The supported types are those of :data:`mcnn.caffe.infer.LAYER_TYPES`; :func:`register`
-attaches one implementation to each non-feed entry there and refuses any other type.
+attaches one implementation to each non-feed entry there and refuses any other type. The
+forwards of the types pycaffe scripts use live in :mod:`mcnn.engine.layers_extra`, the
+Python-layer host in :mod:`mcnn.engine.pylayer`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from mcnn.caffe import shapes
-from mcnn.caffe.infer import LAYER_TYPES, concat_axis, layer_type
+from mcnn.caffe.infer import LAYER_TYPES, LayerShapes, Shape, concat_axis, layer_type
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.errors import LabelError, McnnError
 
@@ -27,7 +29,11 @@ Tensor = torch.Tensor
 
 
 class Layer:
-    """Base class: ``type`` names the Caffe type; ``loss`` marks layers whose top is a loss."""
+    """Base class: ``type`` names the Caffe type; ``loss`` marks layers whose top is a loss.
+
+    ``device`` is where the net keeps its tensors (set by :meth:`mcnn.engine.net.Net.to`): layers
+    without bottoms (DummyData, Python data layers) put their tops there.
+    """
 
     type: ClassVar[str] = ""
     loss: ClassVar[bool] = False
@@ -35,10 +41,23 @@ class Layer:
     def __init__(self, param: pb.LayerParameter):
         self.param = param
         self.name = param.name
+        self.device = torch.device("cpu")
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
         """The tops (batch first) for ``bottoms`` and learnable blobs ``params``; ``train`` is Caffe's phase."""
         raise NotImplementedError
+
+    def dynamic_shapes(self, bottoms: Sequence[Shape], phase: int) -> LayerShapes:
+        """Shapes of a ``dynamic`` type (:class:`mcnn.caffe.infer.LayerType`), found by running the layer.
+
+        ``bottoms`` are per-image shapes, ``phase`` the net's (``pb.TRAIN``/``pb.TEST``). Called once,
+        when the net is built, instead of the table's shape rule.
+        """
+        raise McnnError(f"layer {self.name!r}: type {self.type!r} has static shapes (see mcnn.caffe.infer)")
+
+    def initial_blobs(self) -> list[Tensor]:
+        """Values the layer gives its learnable blobs itself (a Python layer's setup); [] to use the fillers."""
+        return []
 
 
 #: The forward implementation of each non-feed type of :data:`mcnn.caffe.infer.LAYER_TYPES`.
@@ -335,3 +354,7 @@ def make_layer(param: pb.LayerParameter) -> Layer:
         what = "is a feed (its tops are given by the caller)" if entry.feed else "has no engine implementation"
         raise McnnError(f"layer {param.name!r}: type {param.type!r} {what}")
     return cls(param)
+
+
+# The forwards of the further types (Eltwise, BatchNorm, ...) and the Python-layer host register here too.
+from mcnn.engine import layers_extra, pylayer  # noqa: E402, F401

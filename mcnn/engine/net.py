@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from mcnn.caffe import io as cio
-from mcnn.caffe.infer import Shape, infer_layer, layer_type
+from mcnn.caffe.infer import LayerShapes, Shape, infer_layer, layer_type
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.fillers import fill
 from mcnn.engine.layers import Layer, make_layer
-from mcnn.errors import CaffeFormatError, McnnError, ShapeError, WeightsError
+from mcnn.errors import CaffeFormatError, ConfigError, McnnError, ShapeError, WeightsError
 
 PathLike = str | os.PathLike[str]
 
@@ -48,6 +48,7 @@ class _Entry:
     tops: list[str]
     blobs: list[LearnableBlob] = field(default_factory=list)
     loss_weights: list[float] = field(default_factory=list)
+    batch_axis: bool = True  # False for tops that reduce the batch (losses, accuracy): shapes are full shapes
 
 
 class Net:
@@ -55,15 +56,17 @@ class Net:
 
     ``data_shapes`` gives the per-image shape of each Data layer top (from the LMDB);
     ``share_with`` reuses the learnable blobs of same-named layers of another net (Caffe's
-    test nets share the training net's weights this way).
+    test nets share the training net's weights this way). ``level`` and ``stages`` complete
+    the NetState that selects the layers (Caffe's include/exclude rules).
     """
 
     def __init__(self, net: pb.NetParameter, phase: int = pb.TEST, *, data_shapes: Mapping[str, Shape] | None = None,
                  share_with: Net | None = None, generator: torch.Generator | None = None,
-                 device: str | torch.device = "cpu", source: str = "net"):
+                 device: str | torch.device = "cpu", source: str = "net", level: int = 0,
+                 stages: Sequence[str] = ()):
         self.source = source
         self.phase = phase
-        self.param = filter_net(net, phase)
+        self.param = filter_net(net, phase, level, stages)
         self.name = self.param.name
         self.device = torch.device(device)
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -83,13 +86,13 @@ class Net:
                                      "by an earlier layer")
             for b in bottoms:
                 available.pop(b, None)
-            inferred = infer_layer(layer, [self.blob_shapes[b] for b in bottoms], dict(data_shapes or {}))
+            inferred, impl = self._build_layer(layer, [self.blob_shapes[b] for b in bottoms], data_shapes)
             feed = layer_type(layer).feed
-            impl = None if feed else make_layer(layer)
-            entry = _Entry(param=layer, impl=impl, bottoms=bottoms, tops=list(layer.top))
+            entry = _Entry(param=layer, impl=impl, bottoms=bottoms, tops=list(layer.top),
+                           batch_axis=inferred.batch_axis)
             if feed:
                 self.feeds.extend(layer.top)
-            entry.blobs = self._make_blobs(layer, inferred.params, share_with, shared, gen)
+            entry.blobs = self._make_blobs(layer, inferred.params, share_with, shared, gen, impl)
             entry.loss_weights = self._loss_weights(layer, impl)
             for top, shape in zip(layer.top, inferred.tops, strict=False):
                 self.blob_shapes[top] = shape
@@ -113,12 +116,29 @@ class Net:
             self.blob_shapes[name] = shape[1:]
         return shapes
 
+    def _build_layer(self, layer: pb.LayerParameter, bottom_shapes: list[Shape],
+                     data_shapes: Mapping[str, Shape] | None) -> tuple[LayerShapes, Layer | None]:
+        """The layer's shapes and its forward (None for feeds); a dynamic type (Python) is built first and asked."""
+        kind = layer_type(layer)
+        if kind.dynamic:
+            impl = make_layer(layer)
+            return impl.dynamic_shapes(bottom_shapes, self.phase), impl
+        inferred = infer_layer(layer, bottom_shapes, dict(data_shapes or {}))
+        return inferred, None if kind.feed else make_layer(layer)
+
     def _make_blobs(self, layer: pb.LayerParameter, param_shapes: Sequence[Shape], share_with: Net | None,
-                    shared: dict[str, torch.nn.Parameter], gen: torch.Generator) -> list[LearnableBlob]:
+                    shared: dict[str, torch.nn.Parameter], gen: torch.Generator,
+                    impl: Layer | None = None) -> list[LearnableBlob]:
         other = share_with.layer_blobs(layer.name) if share_with is not None else None
+        initial = impl.initial_blobs() if impl is not None else []
+        statistics = layer_type(layer).statistics
         blobs = []
         for i, shape in enumerate(param_shapes):
-            spec = layer.param[i] if i < len(layer.param) else pb.ParamSpec()
+            default = pb.ParamSpec(lr_mult=0.0) if statistics else pb.ParamSpec()  # Caffe masks BatchNorm's
+            spec = layer.param[i] if i < len(layer.param) else default
+            if statistics and spec.lr_mult != 0:
+                raise ConfigError(f"{self.source}: layer {layer.name!r}: {layer.type} statistics cannot be learned "
+                                  f"(param {i} needs lr_mult: 0)")
             if other is not None and i < len(other):
                 if tuple(other[i].tensor.shape) != tuple(shape):
                     raise ShapeError(f"{self.source}: layer {layer.name!r} blob {i} has shape {tuple(shape)} "
@@ -129,6 +149,8 @@ class Net:
                 if tuple(tensor.shape) != tuple(shape):
                     raise ShapeError(f"{self.source}: layer {layer.name!r} shares param {spec.name!r} "
                                      f"with shape {tuple(tensor.shape)}, needs {tuple(shape)}")
+            elif i < len(initial):
+                tensor = torch.nn.Parameter(initial[i].detach().to(torch.float32).clone().reshape(tuple(shape)))
             else:
                 filler = layer_type(layer).fillers(layer, i)
                 tensor = torch.nn.Parameter(fill(tuple(shape), filler, gen, layer.name))
@@ -170,6 +192,9 @@ class Net:
         with torch.no_grad():
             for blob in self.learnable():
                 blob.tensor.data = blob.tensor.data.to(self.device)
+        for entry in self.entries:
+            if entry.impl is not None:
+                entry.impl.device = self.device
         return self
 
     def weights(self) -> dict[str, list[np.ndarray]]:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -71,16 +71,26 @@ class TrainResult:
 
 
 class Trainer:
-    """One solver run (one process of a data-parallel run when ``options.world`` > 1)."""
+    """One solver run (one process of a data-parallel run when ``options.world`` > 1).
+
+    ``solver_file`` names the file a ``solver`` message was read from (for snapshot names and
+    relative paths). Subclasses may take over the hooks below (pycaffe's solvers do): nets fed
+    by :meth:`input_values` instead of Data layers, how gradients are cleared, and calls at the
+    start of an iteration and once its gradients are ready.
+    """
+
+    #: Whether nets may have Input layers or no Data layer; their inputs then come from :meth:`input_values`.
+    external_inputs: ClassVar[bool] = False
 
     def __init__(self, solver: pb.SolverParameter | str | os.PathLike[str], options: TrainOptions | None = None,
-                 log: GlogWriter | None = None):
+                 log: GlogWriter | None = None, *, solver_file: str | os.PathLike[str] | None = None):
         self.options = options or TrainOptions()
         self.root = self.options.rank == 0
         self.log = log or GlogWriter(enabled=self.root)
         if isinstance(solver, pb.SolverParameter):
-            self.param, self.base = solver, Path.cwd()
-            self.solver_file: str | None = None
+            base = Path(solver_file).resolve().parent if solver_file is not None else Path.cwd()
+            self.param, self.base = solver, base
+            self.solver_file: str | None = None if solver_file is None else str(solver_file)
         else:
             self.param, self.base = cio.read_solver(solver), Path(solver).resolve().parent
             self.solver_file = str(solver)
@@ -137,10 +147,10 @@ class Trainer:
                 world = self.options.world if phase == pb.TRAIN else 1
                 rank = self.options.rank if phase == pb.TRAIN else 0
                 feeds.append(DataFeed(layer, phase, self.seed, rank=rank, world=world, base_dir=self.net_base))
-            elif layer.type == "Input":
+            elif layer.type == "Input" and not self.external_inputs:
                 raise ConfigError(f"layer {layer.name!r}: an Input layer has no data to train on; "
                                   "train the train_val net (with Data layers), not the deploy net")
-        if not feeds:
+        if not feeds and not self.external_inputs:
             phase_name = "TRAIN" if phase == pb.TRAIN else "TEST"
             raise ConfigError(f"{self.net_source}: the {phase_name} net has no Data layer")
         return feeds
@@ -163,6 +173,23 @@ class Trainer:
         if self.options.compile:
             return torch.compile(forward, dynamic=False)
         return forward
+
+    # -- hooks (see the class docstring) -------------------------------------------------
+
+    def input_values(self, net: Net) -> dict[str, torch.Tensor]:
+        """Values of ``net``'s inputs that no Data layer provides (none: a plain run has Data layers only)."""
+        return {}
+
+    def clear_gradients(self) -> None:
+        """Forget the gradients of the last iteration (Caffe's ClearParamDiffs)."""
+        for blob in self.net.learnable():
+            blob.tensor.grad = None
+
+    def on_iteration_start(self) -> None:
+        """Called in each iteration after testing, before the forward/backward passes."""
+
+    def on_gradients_ready(self, blobs: dict[str, torch.Tensor]) -> None:
+        """Called once an iteration's gradients are summed, before the update; ``blobs``: the last pass."""
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -204,6 +231,9 @@ class Trainer:
             feeds = {}
             for feed in self.train_feeds:
                 feeds.update(feed.batch(batch))
+        extra = self.input_values(self.net)
+        if extra:
+            feeds = {**feeds, **extra}
         self._seed_iteration(iteration, sub)
         blobs = self._forward(self.net, feeds, True)
         return self.net.loss(blobs), blobs
@@ -220,16 +250,17 @@ class Trainer:
         bar = self._progress(self.iter, stop_iter)
         self._tick = (time.time(), self.iter)
         while self.iter < stop_iter:
-            for blob in self.net.learnable():
-                blob.tensor.grad = None
+            self.clear_gradients()
             if self._test_due() and (self.iter > 0 or p.test_initialization):
                 self.test_all()
             if self.signals.poll() == "stop":
                 break
+            self.on_iteration_start()
             blobs = self._forward_backward(loader, iter_size)
             displayed = bool(p.display) and self.iter % p.display == 0
             if displayed:
                 self._display(blobs)
+            self.on_gradients_ready(blobs)
             rate, self.current_step = learning_rate(p, self.iter, self.current_step)
             if displayed:
                 self.log(f"Iteration {self.iter}, lr = {rate:.6g}", "sgd_solver.cpp:138")
@@ -317,6 +348,7 @@ class Trainer:
                 fed: dict[str, torch.Tensor] = {}
                 for feed in feeds:
                     fed.update(feed.batch(start + b))
+                fed.update(self.input_values(net))
                 blobs = self._forward(net, fed, False)
                 for name in net.outputs:
                     value = blobs[name].detach().float()

@@ -171,7 +171,7 @@ def format_results_md(rows: Sequence[TableRow], summary: Mapping[str, object], a
         lines += _moa_lines(arch, summary)
     options = summary.get("options")
     if isinstance(options, Mapping) and options:
-        shown = ", ".join(f"{k} {json.dumps(v)}" for k, v in options.items() if k not in ("dataset", "arch"))
+        shown = ", ".join(f"{k} {json.dumps(v)}" for k, v in options.items() if k not in ("dataset", "arch", "source"))
         lines += ["", f"Trained ({arch}) with: {shown}."]
     return "\n".join(lines) + "\n"
 

@@ -4,7 +4,9 @@ For each entry of :data:`mcnn.caffe.infer.LAYER_TYPES`: shapes are inferred; a f
 tops are net inputs and it has no forward; any other type has an engine forward whose
 tops have exactly the inferred shapes, a backward pass (autograd) reaching every float bottom
 and learnable blob, and learnable blobs of the inferred shapes filled from the parameter
-message the entry names. A type registered without an example below fails here.
+message the entry names. Statistics blobs (BatchNorm) get no gradient and start at 0; a dynamic
+type (Python layers) takes its shapes and initial blobs from the layer itself. A type registered
+without an example below fails here.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class Example:
     """A layer of the type under test, the per-image shapes of its bottoms, and what its backward does.
 
     ``labels``: indices of bottoms holding class labels (integers in 0..CLASSES-1, no gradient).
-    ``differentiable``: False where Caffe's Backward is NOT_IMPLEMENTED (Accuracy).
+    ``differentiable``: False where Caffe's Backward is NOT_IMPLEMENTED (Accuracy) or there is
+    nothing to differentiate (Silence has no tops, DummyData no inputs).
     """
 
     layer: str
@@ -62,6 +65,24 @@ EXAMPLES = {
                                ((CLASSES,), ()), labels=(1,)),
     "Accuracy": Example('name: "t" type: "Accuracy" bottom: "b0" bottom: "b1" top: "acc" top: "per_class"',
                         ((CLASSES,), ()), labels=(1,), differentiable=False),
+    "Sigmoid": Example('name: "t" type: "Sigmoid" bottom: "b0" top: "y"', ((3, 4),)),
+    "TanH": Example('name: "t" type: "TanH" bottom: "b0" top: "y"', ((3, 4),)),
+    "Eltwise": Example('name: "t" type: "Eltwise" bottom: "b0" bottom: "b1" top: "y" '
+                       'eltwise_param { operation: SUM coeff: 0.5 coeff: -2 }', ((2, 3, 3), (2, 3, 3))),
+    "Silence": Example('name: "t" type: "Silence" bottom: "b0"', ((3,),), differentiable=False),
+    "Split": Example('name: "t" type: "Split" bottom: "b0" top: "y0" top: "y1"', ((2, 3),)),
+    "Reshape": Example('name: "t" type: "Reshape" bottom: "b0" top: "y" '
+                       'reshape_param { shape { dim: 0 dim: -1 dim: 4 } }', ((2, 3, 4),)),
+    "Scale": Example('name: "t" type: "Scale" bottom: "b0" top: "y" scale_param { bias_term: true }', ((3, 4, 4),)),
+    "BatchNorm": Example('name: "t" type: "BatchNorm" bottom: "b0" top: "y"', ((3, 4, 4),)),
+    "EuclideanLoss": Example('name: "t" type: "EuclideanLoss" bottom: "b0" bottom: "b1" top: "loss"',
+                             ((3,), (3,))),
+    "DummyData": Example('name: "t" type: "DummyData" top: "y" '
+                         'dummy_data_param { shape { dim: 2 dim: 3 } data_filler { type: "gaussian" } }',
+                         differentiable=False),
+    "Python": Example('name: "t" type: "Python" bottom: "b0" top: "y" python_param { '
+                      'module: "tests.engine.python_layers" layer: "ChannelScale" param_str: "{\\"init\\": 0.5}" }',
+                      ((3, 4, 4),)),
 }
 
 
@@ -96,6 +117,15 @@ def feeds_for(ex: Example) -> dict[str, torch.Tensor]:
     return feeds
 
 
+def shapes_of(ex: Example, layer: pb.LayerParameter) -> LayerShapes:
+    """The inferred shapes: from the table's rule, or for a dynamic type from the engine's layer itself."""
+    if LAYER_TYPES[layer.type].dynamic:
+        with pytest.raises(McnnError, match=f"{layer.name!r}"):
+            infer_layer(layer, list(ex.bottoms), dict(ex.data_shapes))
+        return make_layer(layer).dynamic_shapes(list(ex.bottoms), pb.TRAIN)
+    return infer_layer(layer, list(ex.bottoms), dict(ex.data_shapes))
+
+
 def full_shapes(inferred: LayerShapes) -> list[tuple[int, ...]]:
     """The tops' tensor shapes: the batch axis first unless the tops reduce the batch."""
     return [(BATCH, *s) if inferred.batch_axis else tuple(s) for s in inferred.tops]
@@ -114,7 +144,7 @@ def test_every_registered_type_has_an_example() -> None:
 def test_layer_type_contract(name: str) -> None:
     ex, layer = example(name)
     entry = LAYER_TYPES[name]
-    inferred = infer_layer(layer, list(ex.bottoms), dict(ex.data_shapes))
+    inferred = shapes_of(ex, layer)
     assert len(inferred.tops) == len(layer.top)
     if entry.feed:
         check_feed(ex, layer, inferred)
@@ -161,21 +191,39 @@ def check_forward_backward(ex: Example, layer: pb.LayerParameter, inferred: Laye
             assert torch.isfinite(value.grad).all() and value.grad.abs().sum() > 0, i
     for blob in net.learnable():
         grad = blob.tensor.grad
-        assert grad is not None and grad.shape == blob.tensor.shape and grad.abs().sum() > 0
+        if LAYER_TYPES[layer.type].statistics:  # updated by the forward, never by gradients (Caffe)
+            assert grad is None and blob.lr_mult == 0
+        else:
+            assert grad is not None and grad.shape == blob.tensor.shape and grad.abs().sum() > 0
 
 
 def check_blobs(ex: Example, layer: pb.LayerParameter, inferred: LayerShapes) -> None:
-    """Learnable blobs have the inferred shapes and take their fillers from the entry's parameter message."""
+    """Learnable blobs have the inferred shapes and take their fillers from the entry's parameter message.
+
+    Without a filler message: a dynamic type's blobs hold what the layer set up, statistics start at
+    Caffe's 0, and any other type has no learnable blobs.
+    """
     entry = LAYER_TYPES[layer.type]
-    assert bool(entry.filler_param) == bool(inferred.params)
+    if entry.filler_param:
+        assert inferred.params
     if not entry.filler_param:
-        assert not Net(net_around(ex, layer), pb.TEST).learnable()
+        net = Net(net_around(ex, layer), pb.TEST)
+        blobs = net.layer_blobs(layer.name) or []
+        assert [tuple(b.tensor.shape) for b in blobs] == inferred.params
+        if entry.dynamic:
+            impl = next(e.impl for e in net.entries if e.param.name == layer.name)
+            assert impl is not None
+            for blob, initial in zip(blobs, impl.initial_blobs(), strict=True):
+                assert torch.equal(blob.tensor.detach(), initial)
+        else:
+            assert all(torch.all(b.tensor == 0) for b in blobs)
+            assert bool(blobs) == entry.statistics
         return
     filled = pb.LayerParameter()
     filled.CopyFrom(layer)
     fields = getattr(filled, entry.filler_param)
-    fields.weight_filler.CopyFrom(pb.FillerParameter(type="constant", value=0.25))
-    fields.bias_filler.CopyFrom(pb.FillerParameter(type="constant", value=0.5))
+    for name, value in zip(entry.filler_fields, (0.25, 0.5), strict=False):
+        getattr(fields, name).CopyFrom(pb.FillerParameter(type="constant", value=value))
     blobs = Net(net_around(ex, filled), pb.TEST).layer_blobs(layer.name)
     assert blobs is not None
     assert [tuple(b.tensor.shape) for b in blobs] == inferred.params

@@ -646,14 +646,14 @@ NET_HEAD = ('name: "t" layer { name: "in" type: "Input" top: "data" '
 
 
 def test_unsupported_layer_type_in_net_names_layer() -> None:
-    net = parse_prototxt(NET_HEAD + 'layer { name: "squash" type: "Sigmoid" bottom: "data" top: "s" }', pb.NetParameter)
+    net = parse_prototxt(NET_HEAD + 'layer { name: "squash" type: "PReLU" bottom: "data" top: "s" }', pb.NetParameter)
     with pytest.raises(McnnError, match="squash"):
         Net(net, pb.TEST)
 
 
 def test_unsupported_layer_type_make_layer_names_layer() -> None:
     with pytest.raises(McnnError, match="squash"):
-        make_layer(layer_param('name: "squash" type: "TanH"'))
+        make_layer(layer_param('name: "squash" type: "Threshold"'))
 
 
 def test_stochastic_pooling_is_refused_naming_layer() -> None:

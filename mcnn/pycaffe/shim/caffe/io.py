@@ -1,0 +1,6 @@
+"""``caffe.io`` is :mod:`mcnn.pycaffe.io` (this module replaces itself with it on import)."""
+
+import importlib
+import sys
+
+sys.modules[__name__] = importlib.import_module("mcnn.pycaffe.io")

@@ -1,0 +1,1 @@
+"""Tests of mcnn.pycaffe: pycaffe's API on the engine, and unmodified scripts through the shim."""
