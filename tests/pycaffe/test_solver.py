@@ -162,3 +162,27 @@ def test_solve_runs_to_max_iter_and_snapshots(tmp_path: Path) -> None:
     again.snapshot()
     again.solve(str(tmp_path / "snaps" / "toy_iter_4.solverstate"))  # resumes, then runs to max_iter
     np.testing.assert_array_equal(again.net.params["ip"][0].data, solver.net.params["ip"][0].data)
+
+
+@pytest.mark.parametrize(("cls", "kind", "sets"), [
+    ("SGDSolver", "SGD", 1), ("NesterovSolver", "Nesterov", 1), ("AdaGradSolver", "AdaGrad", 1),
+    ("RMSPropSolver", "RMSProp", 1), ("AdaDeltaSolver", "AdaDelta", 2), ("AdamSolver", "Adam", 2)])
+def test_every_solver_class_trains_with_its_rule(tmp_path: Path, cls: str, kind: str, sets: int) -> None:
+    path = toy_solver(tmp_path, solver_type="SGD")
+    text = path.read_text()
+    if kind == "RMSProp":  # Caffe's RMSProp takes rms_decay and no momentum
+        text = text.replace("momentum: 0.9\n", "rms_decay: 0.98\n")
+    if kind in ("AdaGrad", "AdaDelta"):
+        text = text.replace("momentum: 0.9\n", "momentum: 0.9\ndelta: 1e-6\n" if kind == "AdaDelta" else "")
+    path.write_text(text)
+    solver = getattr(caffe, cls)(str(path))
+    assert solver.param.type == kind and isinstance(solver, caffe.Solver)
+    losses = []
+    for _ in range(15):
+        feed(solver)
+        solver.step(1)
+        losses.append(float(solver.net.blobs["loss"].data))
+    assert solver.iter == 15 and losses[-1] < losses[0]  # each rule lowers the loss on the toy batch
+    solver.snapshot()
+    state = cio.read_solverstate(tmp_path / "snaps" / "toy_iter_15.solverstate")
+    assert len(state.history) == 2 * sets
