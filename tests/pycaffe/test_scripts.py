@@ -32,15 +32,25 @@ def shim_path() -> str:
     return out.stdout.strip()
 
 
-#: A folder holding a real pycaffe (Caffe's ``python/`` after ``make pycaffe``): the oracle of the scripts.
-REAL_PYCAFFE = os.environ.get("MCNN_REAL_PYCAFFE", "")
+#: A real Caffe, the oracle of the scripts: the PREFIX docker/build_caffe.sh installed into (its
+#: python/ and lib/) and the interpreter pycaffe was built for (its NumPy < 2).
+REAL_CAFFE = os.environ.get("MCNN_CAFFE_PREFIX", "")
+REAL_CAFFE_PYTHON = os.environ.get("MCNN_CAFFE_PYTHON", "")
 
 
-def run_caffe_script(name: str, *args: object, pythonpath: str | None = None) -> dict[str, Any]:
-    """Run a script of :data:`SCRIPTS` with the shim (or ``pythonpath``) on PYTHONPATH; its printed JSON."""
+def run_caffe_script(name: str, *args: object, real_caffe: bool = False) -> dict[str, Any]:
+    """Run a script of :data:`SCRIPTS` with the shim on PYTHONPATH (or, ``real_caffe``, under the real
+    pycaffe of :data:`REAL_CAFFE`); its printed JSON."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = pythonpath or shim_path()
-    out = run_script(SCRIPTS / name, *map(str, args), env=env, cwd=ROOT / SCRIPTS, timeout=300)
+    if real_caffe:
+        env["PYTHONPATH"] = str(Path(REAL_CAFFE) / "python")
+        env["LD_LIBRARY_PATH"] = str(Path(REAL_CAFFE) / "lib")
+        env["GLOG_minloglevel"] = "2"
+        out = subprocess.run([REAL_CAFFE_PYTHON, str(ROOT / SCRIPTS / name), *map(str, args)], capture_output=True,
+                             text=True, env=env, cwd=ROOT / SCRIPTS, timeout=300)
+    else:
+        env["PYTHONPATH"] = shim_path()
+        out = run_script(SCRIPTS / name, *map(str, args), env=env, cwd=ROOT / SCRIPTS, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -130,8 +140,8 @@ def test_python_data_and_loss_layers_train_through_the_solver(tmp_path: Path) ->
                                "ValueError: param_str must be 'ok', got 'nope'")
 
 
-@pytest.mark.skipif(not REAL_PYCAFFE, reason="real pycaffe not built: set MCNN_REAL_PYCAFFE to Caffe's python/ folder "
-                    "(docker/build_caffe.sh builds it)")
+@pytest.mark.skipif(not (REAL_CAFFE and REAL_CAFFE_PYTHON), reason="real pycaffe not built: set MCNN_CAFFE_PREFIX "
+                    "(the PREFIX of docker/build_caffe.sh) and MCNN_CAFFE_PYTHON (its PYTHON)")
 def test_the_same_scripts_give_the_same_numbers_on_real_pycaffe(tiny: TinySetup, tmp_path: Path) -> None:
     weights = random_weights(tiny.deploy, tmp_path / "w.caffemodel")
     field = pattern_image(1, np.random.default_rng(9))
@@ -140,11 +150,10 @@ def test_the_same_scripts_give_the_same_numbers_on_real_pycaffe(tiny: TinySetup,
         paths.append(tmp_path / f"ch{c}.png")
         Image.fromarray(field[c]).save(paths[-1])
     ours = run_caffe_script("classify.py", tiny.deploy, weights, *paths)
-    theirs = run_caffe_script("classify.py", tiny.deploy, weights, *paths, pythonpath=REAL_PYCAFFE)
+    theirs = run_caffe_script("classify.py", tiny.deploy, weights, *paths, real_caffe=True)
     np.testing.assert_allclose(ours["prob"], theirs["prob"], rtol=1e-4, atol=1e-6)
     edited = tmp_path / "edited.prototxt"
     edited.write_text(tiny.deploy.read_text().replace('"fc2"', '"fc2_rev"'))
     a = run_caffe_script("surgery.py", tiny.deploy, weights, edited, tmp_path / "a.caffemodel")
-    b = run_caffe_script("surgery.py", tiny.deploy, weights, edited, tmp_path / "b.caffemodel",
-                         pythonpath=REAL_PYCAFFE)
+    b = run_caffe_script("surgery.py", tiny.deploy, weights, edited, tmp_path / "b.caffemodel", real_caffe=True)
     np.testing.assert_allclose(a["after"], b["after"], rtol=1e-4, atol=1e-6)
