@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_quiet_argument, float_list, int_list, output_folder, run
+from mcnn.cli import ArgumentParser, add_quiet_argument, float_list, int_list, output_folder, run
 from mcnn.datasets import DATASETS
 from mcnn.datasets.screen import default_raw
 from mcnn.datasets.screenspec import OPTION_NAMES, SPLITS, load_config
@@ -41,7 +41,7 @@ def _epilog() -> str:
 
 def get_args_parser() -> argparse.ArgumentParser:
     """The command line of ``prepare.py`` (flags documented in docs/data_prep.md)."""
-    p = argparse.ArgumentParser(description=__doc__, epilog=_epilog(),
+    p = ArgumentParser(description=__doc__, epilog=_epilog(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", choices=list(DATASETS), help="which dataset RAW holds")
     p.add_argument("--raw", type=Path, help="the unpacked download, exactly as the publisher ships it (required; "

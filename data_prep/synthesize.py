@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import output_folder, run
+from mcnn.cli import ArgumentParser, output_folder, run
 from mcnn.datasets import DATASETS
 from mcnn.datasets.bbbc021 import IMAGE_CSV, MOA_CSV
 from mcnn.errors import ConfigError
@@ -42,7 +42,7 @@ LOOK_ALIKES = list(LOOKALIKES)
 
 def get_args_parser() -> argparse.ArgumentParser:
     """One sub-command per look-alike (its options) plus ``simulate``, which forwards to the simulator."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="dataset", required=True, metavar="DATASET")
     for name in LOOK_ALIKES:
         cls = DATASETS[name]

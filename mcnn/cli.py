@@ -15,9 +15,20 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from mcnn.errors import ConfigError, McnnError
 from mcnn.training import ENGINES
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line (``prog: error: ...; see prog --help``), like every
+    other error of the toolkit, instead of the usage text and then the error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the one-line error and exit with status 2 (argparse's, for a bad command line)."""
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
 
 #: Exit status of a run stopped by bad input (a file, flag or option) and by its environment (disk, permission).
 BAD_INPUT, ENVIRONMENT = 2, 1

@@ -82,6 +82,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_lmdb(root / "tiny" / "wide_lmdb", 6, seed=3, labels=[0, 1, 2, 0, 1, 5])  # label 5: not a class
     (root / "afile").write_text("a file, not a folder\n")
     (root / "adir").mkdir()
+    (root / "noprob.csv").write_text("Metadata_Compound,Metadata_Concentration,Metadata_Replicate\ncmpdA,1,1\n")
     _dose_table(root / "dose_ok.csv")
     _dose_table(root / "dose_prob.csv", {3: {"prob_pos": "1.5"}})
     _dose_table(root / "dose_negative.csv", {5: {"Metadata_Concentration": "-1"}})
@@ -185,6 +186,43 @@ CASES = [
          "--quiet"), ("-iterations -5", "at least 1"), ("tiny/snaps",)),
     Case("train snapshot prefix in a file", "tools/train.py", ("-solver", "{root}/solver_snapshot_in_file.prototxt",
          "--quiet"), ("field snapshot_prefix", "afile is not a folder")),
+    # the command line itself: argparse's errors are one line too
+    Case("prepare unknown dataset", "data_prep/prepare.py", ("bbbc999", "--raw", "{root}/raw016", "--out",
+         "{root}/o_x"), ("invalid choice: 'bbbc999'", "--help"), ("o_x",)),
+    Case("reproduce --raw and --data", "tools/reproduce.py", ("bbbc016", "--raw", "{root}/raw016", "--data",
+         "{root}/adir", "--out", "{root}/o_rd"), ("--data", "not allowed with argument --raw"), ("o_rd",)),
+    Case("evaluate without --model", "tools/evaluate.py", ("--weights", "{root}/w.caffemodel", "--lmdb",
+         "{tiny}/test_lmdb", "--out", "{root}/o_nm"), ("the following arguments are required: --model",), ("o_nm",)),
+    Case("make_net unknown preset", "tools/make_net.py", ("--preset", "nosuch"), ("unknown --preset 'nosuch'",)),
+    Case("simulate --sites 0", "tools/simulate.py", ("--preset", "test", "--sites", "0", "--out", "{root}/o_sim"),
+         ("--sites must be at least 1",), ("o_sim/load_data.csv",)),
+    Case("simulate unknown preset", "tools/simulate.py", ("--preset", "huge", "--out", "{root}/o_sim2"),
+         ("unknown preset 'huge'",), ("o_sim2/load_data.csv",)),
+    Case("reproduce --shard 3/2", "tools/reproduce.py", ("bbbc016", "--raw", "{root}/raw016", "--out", "{root}/o_sh",
+         "--shard", "3/2"), ("--shard 3/2", "0 <= i < N"), ("o_sh/runs",)),
+    Case("reproduce --repeats 0", "tools/reproduce.py", ("bbbc016", "--raw", "{root}/raw016", "--out", "{root}/o_r0",
+         "--repeats", "0"), ("--repeats must be at least 1",), ("o_r0/runs",)),
+    Case("train missing solver", "tools/train.py", ("-solver", "{root}/none.prototxt", "--quiet"),
+         ("none.prototxt",)),
+    Case("train missing weights", "tools/train.py", ("-solver", "{tiny}/solver.prototxt", "-weights",
+         "{root}/none.caffemodel", "--quiet"), ("none.caffemodel",), ("tiny/snaps",)),
+    Case("dose_response missing table", "tools/dose_response.py", ("--predictions", "{root}/none.csv", "--out",
+         "{root}/o_none"), ("none.csv", "no such file"), ("o_none/ec50.csv",)),
+    Case("dose_response no probability columns", "tools/dose_response.py", ("--predictions", "{root}/noprob.csv",
+         "--out", "{root}/o_np"), ("noprob.csv", "no probability columns"), ("o_np/ec50.csv",)),
+    Case("evaluate missing LMDB", "tools/evaluate.py", (*MODEL, "--lmdb", "{root}/none_lmdb", "--labels",
+         "{tiny}/labels.txt", "--out", "{root}/o_nl"), ("none_lmdb",), ("o_nl/predictions.csv",)),
+    Case("predict missing LMDB", "tools/predict.py", (*MODEL, "--lmdb", "{root}/none_lmdb", "--labels",
+         "{tiny}/labels.txt", "--out", "{root}/o_pl"), ("none_lmdb",), ("o_pl/fields.parquet",)),
+    Case("make_solver missing net", "tools/make_solver.py", ("--net", "{root}/none.prototxt"), ("none.prototxt",)),
+    Case("synthesize unknown option", "data_prep/synthesize.py", ("bbbc013", "--out", "{root}/o_syn", "--option",
+         "nosuch=1"), ("--option nosuch", "not an option of bbbc013"), ("o_syn/BBBC013_v1_platemap_all.txt",)),
+    Case("prepare screen without --images", "data_prep/prepare.py", ("screen", "--platemap", "{root}/noprob.csv",
+         "--label-column", "Metadata_Class", "--out", "{root}/o_scr"), ("--images is required",),
+         ("o_scr/.prepare.json",)),
+    Case("prepare --config for another dataset", "data_prep/prepare.py", ("bbbc016", "--raw", "{root}/raw016",
+         "--config", "{root}/noprob.csv", "--out", "{root}/o_cfg"), ("--config", "not for bbbc016"),
+         ("o_cfg/.prepare.json",)),
     # prepare options checked before anything is saved (finding 8)
     Case("prepare --test-fraction 1.5", "data_prep/prepare.py", ("bbbc016", "--raw", "{root}/raw016", "--out",
          "{root}/o_frac", "--test-fraction", "1.5"), ("--test-fraction 1.5", "between 0 and 1"),

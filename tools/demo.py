@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_quiet_argument, output_folder, run
+from mcnn.cli import ArgumentParser, add_quiet_argument, output_folder, run
 from mcnn.demo import TOLERANCE_LOG10, DemoOptions, run_demo
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation, split and training (default 0)")
     p.add_argument("--preset", default="demo", choices=("demo", "small"),

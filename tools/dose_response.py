@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import output_folder, run
+from mcnn.cli import ArgumentParser, output_folder, run
 from mcnn.dose.aggregate import CELL_LINE, COMPOUND, DEFAULT_CONTROLS
 from mcnn.dose.analysis import FIT_TO, DoseSettings
 from mcnn.dose.pipeline import analyze
@@ -30,7 +30,7 @@ from mcnn.errors import ConfigError
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--predictions", type=Path, required=True, help="per-image predictions CSV (formats.md)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--class", dest="classes", action="append", default=[], metavar="NAME",

@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_model_arguments, output_folder, run
+from mcnn.cli import ArgumentParser, add_model_arguments, output_folder, run
 from mcnn.evaluate.outputs import write_evaluation
 from mcnn.evaluate.predict import run_model_args
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     """The model options (:func:`mcnn.cli.add_model_arguments`)."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(p)
     p.add_argument("--title", default="", help="title of the confusion-matrix figure")
     return p

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_mcnn_arguments, float_list, mcnn_options, output_folder, run
+from mcnn.cli import ArgumentParser, add_mcnn_arguments, float_list, mcnn_options, output_folder, run
 from mcnn.errors import ConfigError
 from mcnn.nets import DataSpec, list_nets, summarize
 from mcnn.nets.emit import net_texts, write_texts
@@ -28,7 +28,7 @@ PROTOBUF_LIMIT = 2**31 - 1
 
 def get_args_parser() -> argparse.ArgumentParser:
     """Architecture and preset, the M-CNN options, the data and the output."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="mcnn", choices=list_nets(), help="architecture (default mcnn)")
     p.add_argument("--preset", default="bbbc021",
                    help=f"dataset defaults: {', '.join(PRESETS)} (default bbbc021)")

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcnn.caffe import pb, read_net
 from mcnn.caffe.io import format_prototxt
-from mcnn.cli import int_list, output_file, run
+from mcnn.cli import ArgumentParser, int_list, output_file, run
 from mcnn.errors import ConfigError
 from mcnn.fsutil import atomic_write_text
 from mcnn.nets.emit import wrap_header
@@ -29,7 +29,7 @@ DEFAULTS = SolverOptions()
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--net", required=True, type=Path, help="the train_val prototxt (path written into the solver)")
     s = p.add_argument_group("set sizes (images) and batches")
     s.add_argument("--preset", help=f"take train/test sizes from a dataset preset: {', '.join(PRESETS)}")

@@ -23,14 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_model_arguments, output_folder, run
+from mcnn.cli import ArgumentParser, add_model_arguments, output_folder, run
 from mcnn.evaluate.predict import default_train_val, find_labels
 from mcnn.screening import ScreenSettings, screen_outputs
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     """The model options (:func:`mcnn.cli.add_model_arguments`) and the control wells of the activity."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(p)
     p.add_argument("--negative-control", metavar="COLUMN=VALUE[|VALUE]",
                    help="the negative-control wells, e.g. Metadata_Compound=DMSO: adds activity.csv (mAP per "

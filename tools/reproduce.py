@@ -19,7 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_engine_argument, add_mcnn_arguments, add_quiet_argument, mcnn_options, output_folder, run
+from mcnn.cli import (
+    ArgumentParser,
+    add_engine_argument,
+    add_mcnn_arguments,
+    add_quiet_argument,
+    mcnn_options,
+    output_folder,
+    run,
+)
 from mcnn.nets import list_nets
 from mcnn.reproduce import ReproduceOptions, Reproduction, parse_shard
 from mcnn.training import resolve_gpu
@@ -27,7 +35,7 @@ from mcnn.training import resolve_gpu
 
 def get_args_parser() -> argparse.ArgumentParser:
     """The dataset, the run folder, the training recipe, ``--engine`` and the M-CNN options."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", help="bbbc013, bbbc014, bbbc015, bbbc016, bbbc021, hela, cho, hpa or screen (your own)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--raw", type=Path, help="the unpacked download (prepared into RUN_DIR/data, see data_prep)")

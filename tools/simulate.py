@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm
 
-from mcnn.cli import output_folder, run
+from mcnn.cli import ArgumentParser, output_folder, run
 from mcnn.errors import ConfigError
 from mcnn.simulate.config import PHENOTYPES, PRESET_HELP, ScreenConfig, get_preset, with_overrides
 from mcnn.simulate.layout import plan_fields
@@ -34,7 +34,7 @@ from mcnn.simulate.screen import simulate_screen
 
 def get_args_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The simulator's options; ``prog`` names the program in usage and error messages."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder to write the screen to (RAW for data_prep)")
     p.add_argument("--preset", default="demo",
                    help="; ".join(f"{name}: {text}" for name, text in PRESET_HELP.items()) + " (default demo)")

@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import add_engine_argument, add_quiet_argument, run
+from mcnn.cli import ArgumentParser, add_engine_argument, add_quiet_argument, run
 from mcnn.training import TrainingRun, train
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     """The flags of `caffe train`, ``--engine`` and the engine's own options."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-solver", "--solver", required=True, help="solver prototxt")
     p.add_argument("-weights", "--weights", help="caffemodel(s) to fine-tune from, comma separated")
     p.add_argument("-snapshot", "--snapshot", help=".solverstate to resume from (not with -weights)")
