@@ -98,6 +98,14 @@ def check_run(run: TrainingRun) -> None:
     check_solver(solver, str(run.solver))
     if run.iterations is not None and run.iterations < 1:
         raise ConfigError(f"-iterations {run.iterations}: need at least 1")
+    if run.snapshot and run.weights:  # tools/caffe/caffe.cpp refuses the pair as well
+        raise ConfigError("give -snapshot to resume or -weights to fine-tune, not both")
+    if run.snapshot:
+        if not Path(run.snapshot).is_file():
+            raise ConfigError(f"-snapshot {run.snapshot}: no such file")
+        if Path(run.snapshot).suffix == ".caffemodel":
+            raise ConfigError(f"-snapshot {run.snapshot}: a caffemodel, not a .solverstate; -snapshot resumes a "
+                              "run, -weights starts one from these weights")
     # as mcnn.engine.snapshots names them: snapshot_prefix (relative to the working folder), else the solver file
     prefix = Path(solver.snapshot_prefix) if solver.snapshot_prefix else Path(run.solver).with_suffix("")
     folder = prefix.absolute().parent

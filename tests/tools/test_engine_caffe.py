@@ -43,11 +43,13 @@ def test_train_builds_the_caffe_train_argv_from_its_flags(tiny: TinySetup, tmp_p
         "train", "-solver", str(tiny.solver), "-weights", "a.caffemodel,b.caffemodel", "-gpu", "0",
         "-sigint_effect", "stop", "-sighup_effect", "snapshot", "-iterations", "7"]]
     assert "Optimization Done." in out.stderr  # caffe's log streams through
-    resume = run_script("tools/train.py", "-solver", str(tiny.solver), "-snapshot", "s_iter_5.solverstate",
+    state = tmp_path / "s_iter_5.solverstate"
+    state.write_bytes(b"")  # the fake caffe does not read it; the launcher checks that it exists
+    resume = run_script("tools/train.py", "-solver", str(tiny.solver), "-snapshot", str(state),
                         env=env | {"MCNN_ENGINE": "caffe"})
-    assert resume.returncode == 0
+    assert resume.returncode == 0, resume.stderr
     assert calls(tmp_path / "caffe_calls.jsonl")[-1][:5] == ["train", "-solver", str(tiny.solver), "-snapshot",
-                                                              "s_iter_5.solverstate"]
+                                                              str(state)]
 
 
 def test_train_passes_caffe_failures_on(tiny: TinySetup, tmp_path: Path) -> None:
