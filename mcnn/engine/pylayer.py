@@ -27,7 +27,7 @@ from mcnn.caffe.infer import LayerShapes, Shape
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.layers import Layer as EngineLayer
 from mcnn.engine.layers import register
-from mcnn.errors import ConfigError, McnnError
+from mcnn.errors import ConfigError, McnnError, ShapeError
 
 Tensor = torch.Tensor
 
@@ -36,7 +36,40 @@ Tensor = torch.Tensor
 PROBE_BATCH = 2
 
 
-class BlobView:
+class LegacyAxes:
+    """Caffe's legacy accessors of a blob with a ``shape`` tuple: ``num``, ``channels``, ``height``,
+    ``width`` (``Blob::LegacyShape``: 1 beyond the blob's axes; at most 4 axes)."""
+
+    shape: tuple[int, ...]
+
+    def _legacy(self, axis: int) -> int:
+        shape = tuple(self.shape)
+        if len(shape) > 4:
+            raise ShapeError(f"blob of shape {shape}: num/channels/height/width need at most 4 axes")
+        return int(shape[axis]) if axis < len(shape) else 1
+
+    @property
+    def num(self) -> int:
+        """Axis 0 (the batch; 1 for a blob with fewer axes)."""
+        return self._legacy(0)
+
+    @property
+    def channels(self) -> int:
+        """Axis 1."""
+        return self._legacy(1)
+
+    @property
+    def height(self) -> int:
+        """Axis 2."""
+        return self._legacy(2)
+
+    @property
+    def width(self) -> int:
+        """Axis 3."""
+        return self._legacy(3)
+
+
+class BlobView(LegacyAxes):
     """A blob as a Python layer sees it: float32 ``data`` and ``diff`` arrays of one shape."""
 
     def __init__(self, *shape: int):
@@ -72,30 +105,6 @@ class BlobView:
     def count(self) -> int:
         """The number of values."""
         return int(self._data.size)
-
-    def _legacy(self, axis: int) -> int:
-        """Caffe's LegacyShape: the size of ``axis``, 1 beyond the blob's axes."""
-        return self.shape[axis] if axis < len(self.shape) else 1
-
-    @property
-    def num(self) -> int:
-        """Size of axis 0 (the batch)."""
-        return self._legacy(0)
-
-    @property
-    def channels(self) -> int:
-        """Size of axis 1."""
-        return self._legacy(1)
-
-    @property
-    def height(self) -> int:
-        """Size of axis 2."""
-        return self._legacy(2)
-
-    @property
-    def width(self) -> int:
-        """Size of axis 3."""
-        return self._legacy(3)
 
     def _bind(self, values: np.ndarray) -> None:
         """Make ``values`` (float32) the blob's data, resizing the diff to match."""

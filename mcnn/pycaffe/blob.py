@@ -15,10 +15,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from mcnn.engine.pylayer import LegacyAxes
 from mcnn.errors import ShapeError
 
 
-class Blob:
+class Blob(LegacyAxes):
     """A Caffe blob of ``shape`` (any number of axes), zero-filled.
 
     ``data``/``diff`` are NumPy float32 arrays sharing memory with the blob; ``reshape`` changes
@@ -76,31 +77,6 @@ class Blob:
     def count(self) -> int:
         """The number of values."""
         return math.prod(self._data.shape)
-
-    def _legacy(self, index: int) -> int:
-        if self._data.dim() > 4:
-            raise ShapeError(f"blob of shape {self.shape}: num/channels/height/width need at most 4 axes")
-        return int(self._data.shape[index]) if index < self._data.dim() else 1
-
-    @property
-    def num(self) -> int:
-        """Axis 0 (Caffe's legacy ``num``; 1 for a blob with fewer axes)."""
-        return self._legacy(0)
-
-    @property
-    def channels(self) -> int:
-        """Axis 1 (Caffe's legacy ``channels``)."""
-        return self._legacy(1)
-
-    @property
-    def height(self) -> int:
-        """Axis 2 (Caffe's legacy ``height``)."""
-        return self._legacy(2)
-
-    @property
-    def width(self) -> int:
-        """Axis 3 (Caffe's legacy ``width``)."""
-        return self._legacy(3)
 
     def reshape(self, *shape: int) -> None:
         """Give the blob a new shape (``blob.reshape(n, c, h, w)``); values kept if the count is unchanged."""
