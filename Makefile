@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet '$(TORCH)'
-	$(PY) -m pip install --quiet -e '.[engine,screen,test]'
+	$(PY) -m pip install --quiet -e '.[engine,screen,export,dashboards,test]'
 	touch $@
 
 # The README's main command: a simulated screen, an M-CNN trained on the CPU, EC50s recovered.

@@ -69,6 +69,17 @@ def _damage_records(path: Path) -> None:
     env.close()
 
 
+def _other_size_lmdb(path: Path) -> None:
+    """Four 2 x 64 x 64 records: the tiny net expects 2 x 32 x 32."""
+    import numpy as np
+
+    from mcnn.caffe.datum import LmdbWriter, array_to_datum, record_key
+
+    with LmdbWriter(path) as writer:
+        for i in range(4):
+            writer.put(record_key(i, "f"), array_to_datum(np.zeros((2, 64, 64), np.uint8), i % 3))
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared inputs of the table (see the module docstring)."""
@@ -80,6 +91,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_random_caffemodel(read_net(tiny.deploy), root / "w.caffemodel")
     (root / "tiny" / "labels.txt").write_text("a\nb\nc\n")
     write_lmdb(root / "tiny" / "wide_lmdb", 6, seed=3, labels=[0, 1, 2, 0, 1, 5])  # label 5: not a class
+    _other_size_lmdb(root / "tiny" / "big_lmdb")
     (root / "afile").write_text("a file, not a folder\n")
     (root / "adir").mkdir()
     (root / "noprob.csv").write_text("Metadata_Compound,Metadata_Concentration,Metadata_Replicate\ncmpdA,1,1\n")
@@ -156,6 +168,13 @@ CASES = [
     Case("evaluate labels out of range", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/wide_lmdb", "--labels",
          "{tiny}/labels.txt", "--out", "{root}/o_wide"), ("label 5", "outside the model's 3 classes"),
          ("o_wide/predictions.csv", "o_wide/metrics.json")),
+    # records of another shape than the net's input: sizes as numbers, never tensor reprs
+    Case("evaluate records of another shape", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/big_lmdb", "--labels",
+         "{tiny}/labels.txt", "--out", "{root}/o_big"), ("per-image shape 2x64x64", "the net expects 2x32x32"),
+         ("o_big/predictions.csv",)),
+    Case("predict records of another shape", "tools/predict.py", (*MODEL, "--lmdb", "{tiny}/big_lmdb", "--labels",
+         "{tiny}/labels.txt", "--out", "{root}/p_big"), ("per-image shape 2x64x64", "the net expects 2x32x32"),
+         ("p_big/predictions.csv",)),
     Case("evaluate --batch 0", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--batch", "0", "--out",
          "{root}/o_batch"), ("--batch 0", "at least 1"), ("o_batch/predictions.csv",)),
     # damaged LMDBs (findings 1 and 10): one line, before or instead of a crash

@@ -260,8 +260,9 @@ class Net:
                 tensor = tensor.float()
             expected = self.blob_shapes.get(name)
             if expected is not None and tensor.dim() > 1 and tuple(tensor.shape[1:]) != tuple(expected):
-                raise ShapeError(f"{self.source}: input {name!r} has per-image shape {tuple(tensor.shape[1:])}, "
-                                 f"the net expects {tuple(expected)}")
+                # int(): under torch.jit.trace the sizes are tensors, whose repr would leak into the message
+                got, want = ("x".join(str(int(n)) for n in shape) for shape in (tensor.shape[1:], expected))
+                raise ShapeError(f"{self.source}: input {name!r} has per-image shape {got}, the net expects {want}")
             blobs[name] = tensor.to(self.device, non_blocking=True)
         for entry in self.entries:
             if entry.impl is not None:

@@ -20,7 +20,9 @@ Snapshots are written and read by :mod:`mcnn.engine.snapshots`, signals are hand
 from __future__ import annotations
 
 import collections
+import errno
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ from mcnn.engine.glog import GlogWriter
 from mcnn.engine.net import Net
 from mcnn.engine.signals import SignalRequests
 from mcnn.engine.solver import Updater, learning_rate, solver_nets, solver_type
-from mcnn.errors import ConfigError, TrainingError
+from mcnn.errors import ConfigError, ShapeError, TrainingError
 
 
 @dataclass
@@ -118,8 +120,12 @@ class Trainer:
         for i, test_param in enumerate(test_params):
             feeds = self._feeds(test_param, pb.TEST)
             self.test_feeds.append(feeds)
-            self.test_nets.append(Net(test_param, pb.TEST, data_shapes=self._shapes(feeds), share_with=self.net,
-                                      generator=generator, device=self.device, source=f"{self.net_source} (test {i})"))
+            try:
+                self.test_nets.append(Net(test_param, pb.TEST, data_shapes=self._shapes(feeds), share_with=self.net,
+                                          generator=generator, device=self.device,
+                                          source=f"{self.net_source} (test {i})"))
+            except ShapeError as e:
+                raise _feed_mismatch(self.train_feeds, feeds) or e from None
         for path in self.options.weights:
             ignored = self.net.load_weights(path)
             note = f"; ignored source layers {', '.join(ignored)}" if ignored else ""
@@ -133,6 +139,8 @@ class Trainer:
         self.last_test: dict[str, float] = {}
         self._tick = (time.time(), 0)  # (wall time, iteration) of the last display line
         self._forward = self._make_forward()
+        if self.root and (p.snapshot or p.snapshot_after_train):
+            self._check_snapshot_room()
         if self.options.world > 1:
             # Every process starts from the root's weights, as Caffe broadcasts the root solver's net.
             distributed.broadcast_weights(self.net.learnable())
@@ -381,6 +389,23 @@ class Trainer:
         """Caffe's names: ``<prefix>_iter_<N>.caffemodel`` and ``.solverstate`` (N: the current iteration)."""
         return snapshots.snapshot_paths(self.param, self.iter if iteration is None else iteration, self.solver_file)
 
+    def _check_snapshot_room(self) -> None:
+        """OSError (ENOSPC) before the first iteration when the snapshot folder cannot hold one snapshot pair.
+
+        A pair is the float32 weights (caffemodel) plus the solver history (solverstate), with 5 % and
+        1 MB for the protobuf framing; the check is against the free space now, so a disk filled during
+        training still fails at that snapshot (the previous pair is kept).
+        """
+        folder = self.snapshot_paths(0)[0].parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        values = sum(b.tensor.numel() for b in self.net.learnable()) + sum(h.numel() for h in self.updater.history)
+        needed = int(4 * values * 1.05) + (1 << 20)
+        free = shutil.disk_usage(folder).free
+        if free < needed:
+            raise OSError(errno.ENOSPC, f"one snapshot (caffemodel + solverstate) needs about {needed / 1e6:.1f} MB, "
+                          f"{free / 1e6:.1f} MB are free", str(folder))
+
     def snapshot(self) -> tuple[Path, Path] | None:
         """Write the weights and the solver state (root process only)."""
         if not self.root:
@@ -393,3 +418,20 @@ class Trainer:
     def restore(self, path: str | os.PathLike[str]) -> None:
         """Resume from a ``.solverstate`` (and the caffemodel it names)."""
         self.iter, self.current_step = snapshots.restore_snapshot(path, self.net, self.updater, self.log)
+
+
+def _feed_mismatch(train: list[DataFeed], test: list[DataFeed]) -> ShapeError | None:
+    """The error naming the TEST data layer whose inputs differ in shape from the TRAIN layer's, if any.
+
+    The test nets share the train net's weights, so a record shape that changes a weight's shape fails
+    first at that weight's layer (e.g. fc1); naming the two LMDBs says where the difference comes from.
+    """
+    by_top = {feed.tops[0]: feed for feed in train}
+    for feed in test:
+        other = by_top.get(feed.tops[0])
+        if other is not None and tuple(other.image_shape) != tuple(feed.image_shape):
+            ours, theirs = ("x".join(str(int(n)) for n in f.image_shape) for f in (feed, other))
+            return ShapeError(f"TEST layer {feed.name!r} gives {ours} inputs from {feed.records.path}, the TRAIN "
+                              f"layer {other.name!r} gives {theirs} from {other.records.path}; the test net shares "
+                              "the train net's weights, so both need inputs of one shape")
+    return None

@@ -113,6 +113,7 @@ def test_sigint_snapshots_then_stops(tmp_path: Path) -> None:
         ("missing_lmdb", "does not exist (no data.mdb)"),
         ("missing_net", "solver net"),
         ("shape_mismatch", "differs from the first record's"),
+        ("test_shape", "TEST layer 'data' gives 2x64x64 inputs from"),
         ("label_range", "label 7 is outside 0..2"),
         ("unknown_layer", "layer type 'Frobnicate' is not supported"),
         ("deploy_net", "an Input layer has no data to train on"),
@@ -133,6 +134,13 @@ def test_bad_input_fails_with_one_line(case: str, message: str, tmp_path: Path) 
             writer.put(record_key(0, "a"), array_to_datum(np.zeros((2, 32, 32), np.uint8), 0))
             writer.put(record_key(1, "b"), array_to_datum(np.zeros((2, 30, 32), np.uint8), 1))
         net.layer[0].data_param.source = str(path)
+    elif case == "test_shape":  # would otherwise fail at fc1, whose weights the test net shares
+        from mcnn.caffe.datum import LmdbWriter, array_to_datum, record_key
+        path = tmp_path / "other_size_lmdb"
+        with LmdbWriter(path) as writer:
+            for i in range(4):
+                writer.put(record_key(i, "a"), array_to_datum(np.zeros((2, 64, 64), np.uint8), i % 3))
+        net.layer[1].data_param.source = str(path)
     elif case == "label_range":
         net.layer[0].data_param.source = str(write_lmdb(tmp_path / "bad_labels_lmdb", 8, 0, [7] * 8))
     elif case == "unknown_layer":
