@@ -1,0 +1,3 @@
+#!/bin/sh
+# The GPU benchmark in one command (issue 15): bench/device.sh [--device cuda:N] [--quick --device cpu] ...
+exec "${PYTHON:-python}" "$(dirname "$0")/device.py" "$@"
