@@ -13,7 +13,8 @@ contract in ``pyproject.toml``, checked by ``lint-imports``):
   ``mcnn.screening``: your own screen after training (every field predicted and profiled, per-well
   Parquet profiles, phenotypic activity with copairs, dose-response).
 - ``mcnn.evaluate`` (predictions, metrics, repeat statistics, BBBC021 MoA and NSC/NSCB, figures,
-  the Table 1 summary record) and ``mcnn.dose`` (aggregation, LL.4 fits, EC50s, plots, reports).
+  the Table 1 summary record), ``mcnn.dose`` (aggregation, LL.4 fits, EC50s, plots, reports) and
+  ``mcnn.export`` (engine nets as ONNX files, checked in onnxruntime, and TorchScript files).
 - ``mcnn.engine`` (the PyTorch engine: layers, net graph, fillers, solvers, training loop,
   snapshots), ``mcnn.prep`` (splits, normalisation, the streaming LMDB build) and
   ``mcnn.simulate`` (every synthetic image: the phenotype simulator and the look-alikes of the
@@ -23,9 +24,9 @@ contract in ``pyproject.toml``, checked by ``lint-imports``):
 - ``mcnn.datasets``: readers of the eight datasets' download layouts, one module per dataset,
   registered by name, and of your own screen (``screen``: a LoadData image table or OME-Zarr
   plates, and a plate map; the format the phenotype simulator writes).
-- ``mcnn.caffe``: the Caffe schema, prototxt/caffemodel/binaryproto/solverstate I/O, Datum and
-  LMDB records, and the table of layer types with Caffe's shape rules (the one place for its
-  rounding).
+- ``mcnn.caffe``: the Caffe schema, prototxt/caffemodel/binaryproto/solverstate I/O (old V0/V1
+  files upgraded on read), Datum and LMDB records, the table of layer types with Caffe's shape
+  rules (the one place for its rounding), training-log parsing and the model card.
 - Foundations: ``mcnn.report`` (HTML reports), ``mcnn.figures`` (the figure saver),
   ``mcnn.tables`` (the CSV reader and writer), ``mcnn.machine`` (what a run ran on),
   ``mcnn.setsizes`` (train/test set sizes and iterations), ``mcnn.fsutil`` (atomic writes) and

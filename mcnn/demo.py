@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from mcnn.caffe.trainlog import parse_log, plot_log
 from mcnn.figures import save_figure
 from mcnn.fsutil import atomic_write_text
 from mcnn.reproduce import ReproduceOptions, Reproduction
@@ -111,40 +111,18 @@ def _number(entry: dict | None, key: str) -> float:
 
 
 def training_curves(log: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """(iteration, smoothed loss) and (iteration, test accuracy) pairs from a glog training log."""
-    losses, accuracy = [], []
-    iteration = 0
-    for line in log.read_text().splitlines() if log.is_file() else []:
-        m = re.search(r"Iteration (\d+) \(.*\), loss = ([-+\d.eEinfa]+)", line)
-        if m:
-            losses.append((int(m.group(1)), float(m.group(2))))
-        m = re.search(r"Iteration (\d+), Testing net", line)
-        if m:
-            iteration = int(m.group(1))
-        m = re.search(r"Test net output #\d+: accuracy = ([-+\d.eE]+)", line)
-        if m:
-            accuracy.append((iteration, float(m.group(1))))
-    return losses, accuracy
+    """(iteration, smoothed loss) and (iteration, test accuracy) pairs from a glog training log (none without one)."""
+    if not log.is_file():
+        return [], []
+    parsed = parse_log(log)
+    return parsed.smoothed, parsed.series("test", "accuracy")
 
 
 def plot_training(log: Path, path: Path) -> Path | None:
-    """Training loss and held-out accuracy over iterations from a glog log, as a PNG; None without losses."""
-    losses, accuracy = training_curves(log)
-    if not losses:
+    """The training curves of a glog log (:func:`mcnn.caffe.trainlog.plot_log`) as a PNG; None without a log."""
+    if not log.is_file():
         return None
-    fig = Figure(figsize=(7, 3.2))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.plot(*zip(*losses, strict=True), color="#444", label="training loss (smoothed)")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    if accuracy:
-        ax2 = ax.twinx()
-        ax2.plot(*zip(*accuracy, strict=True), "o-", color="#c0392b", ms=3, label="held-out accuracy")
-        ax2.set_ylim(0, 1.05)
-        ax2.set_ylabel("held-out accuracy", color="#c0392b")
-    ax.set_title("training on the CPU")
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return plot_log(parse_log(log), path, title="training on the CPU")
 
 
 def plot_recovery(recoveries: list[Recovery], path: Path) -> Path | None:

@@ -81,3 +81,8 @@ class WeightsError(McnnError, ValueError):
 
 class TrainingError(McnnError, RuntimeError):
     """Training cannot go on (a non-finite loss, a resume file that doesn't fit)."""
+
+
+class ExportError(McnnError, ValueError):
+    """A net cannot leave the toolkit as ONNX/TorchScript: a layer the exporter cannot express (named),
+    or an exported file whose outputs disagree with the engine's (nothing is left written)."""

@@ -20,8 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcnn.caffe import io as cio
+from mcnn.caffe.modelcard import evaluation_metrics, update_metrics, write_card
+from mcnn.caffe.modelcard_build import training_card
 from mcnn.errors import ConfigError, TrainingError
 from mcnn.evaluate.aggregate import aggregate_treatments
+from mcnn.evaluate.fieldview import run_examples
+from mcnn.evaluate.kernelfields import split_kernel_maps
 from mcnn.evaluate.outputs import SplitRun, write_evaluation
 from mcnn.evaluate.predict import ModelRun, run_model
 from mcnn.evaluate.profiling import nearest_moa
@@ -31,7 +35,7 @@ from mcnn.nets import DataSpec, build_net, list_nets
 from mcnn.nets.presets import DEFAULT_SCALE, PRESETS
 from mcnn.nets.solver import SolverOptions, build_solver
 from mcnn.prep.prepared import PreparedDataset, PreparedSplit, UnlabelledSet
-from mcnn.training import ENGINES, TrainingRun, hardware, latest_snapshot, train
+from mcnn.training import ENGINES, TrainingRun, check_tensorboard, hardware, latest_snapshot, train
 
 #: The options a run folder's results were trained with (``runs/<arch>/options.json``).
 RUN_OPTIONS = "options.json"
@@ -70,6 +74,8 @@ class ReproduceOptions:
     profiles_csv: bool = False
     #: Discard the results of a run with other options in ``out`` (and the data's, see prepare) and start over.
     force: bool = False
+    #: A folder for TensorBoard event files of each split's training, in ``<dataset>/<arch>/<split>`` (torch only).
+    tensorboard: Path | None = None
 
     def result_options(self) -> dict[str, object]:
         """The options that shape a result: a re-run into the same folder must use the same (or ``--force``)."""
@@ -96,6 +102,8 @@ class ReproduceOptions:
             raise ConfigError(f"--repeats must be at least 1, got {self.repeats}")
         if self.engine not in ENGINES:
             raise ConfigError(f"--engine must be torch or caffe, got {self.engine!r}")
+        if self.tensorboard is not None:
+            check_tensorboard(self.engine)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -194,6 +202,8 @@ class Reproduction:
                  f"({self.o.arch}, {self.o.engine})")
         for split in ds.splits:
             self.run_split(ds, split)
+        split_kernel_maps(self.o.out, self.runs_dir, self.o.arch, ds, self.planned[0], self.o.engine, self.o.gpu,
+                          self.log)  # kernel_maps_<arch>.png: one field per class, the first split's model
         if self.o.dose:
             self.dose_response(ds)
         if ds.dataset == "screen":
@@ -300,6 +310,9 @@ class Reproduction:
         weights = Path(f"{prefix}_iter_{max_iter}.caffemodel")
         if not weights.exists():
             self._train(solver_path, prefix, max_iter, split.name)
+        # the model card beside the weights (either engine), with the builder's options; metrics once evaluated
+        write_card(training_card(solver_path, weights, engine=self.o.engine, iterations=max_iter, arch=self.o.arch,
+                                 options=self.o.net_options, gpu=self.o.gpu), weights)
         profiling = self.o.profiling and ds.protocol == "loco"
         result = run_model(deploy, weights, split.paths.test_lmdb, index=split.paths.test_index,
                            labels=ds.root / "labels.txt", train_val=train_val, batch_size=data.test_batch,
@@ -310,8 +323,10 @@ class Reproduction:
         if profiling:
             record.profiling = self._profiling(ds, result, deploy, weights, split, train_val, data.test_batch)
         record.seconds = time.time() - start  # the attempt that finished the split
-        write_evaluation(folder, result.rows, result.columns, result.classes,
-                         f"{ds.dataset} {self.o.arch} {split.name}", record.as_dict())
+        metrics = write_evaluation(folder, result.rows, result.columns, result.classes,
+                                   f"{ds.dataset} {self.o.arch} {split.name}", record.as_dict(),
+                                   run_examples(result, split.paths.test_lmdb, ds.channels))
+        update_metrics(weights, evaluation_metrics(metrics, split.paths.test_lmdb))
         self.log(f"{split.name}: done in {record.seconds:.0f} s")
 
     def _train(self, solver: Path, prefix: str, max_iter: int, name: str) -> None:
@@ -322,7 +337,8 @@ class Reproduction:
         # the engine's glog lines go to train.log beside the solver; caffe's stream through stderr
         run = TrainingRun(solver=str(solver), snapshot=snapshot, gpu=None if self.o.gpu is None else str(self.o.gpu),
                           workers=self.o.workers, progress=not self.o.quiet and os.isatty(2),
-                          log_file=solver.parent / "train.log" if self.o.engine == "torch" else None)
+                          log_file=solver.parent / "train.log" if self.o.engine == "torch" else None,
+                          tensorboard=self.o.tensorboard and self.o.tensorboard / self.o.dataset / self.o.arch / name)
         if train(run, self.o.engine) != 0:
             raise TrainingError(f"{name}: caffe train failed (see its log above)")
 

@@ -114,9 +114,10 @@ def dose_table(predictions: PathLike, out: Path, positive: Selector | None) -> P
 
 
 def screen_outputs(deploy: PathLike, weights: PathLike, lmdb: PathLike, index: PathLike, out: PathLike, *,
-                   labels: PathLike, train_val: PathLike, settings: ScreenSettings,
+                   labels: PathLike | None, train_val: PathLike | None, settings: ScreenSettings,
                    log: Callable[[str], None] = print) -> ScreenOutputs:
-    """Predict, profile and score the whole screen of ``lmdb`` into ``out`` (see the module docstring)."""
+    """Predict, profile and score the whole screen of ``lmdb`` into ``out`` (see the module docstring);
+    ``labels``/``train_val`` None: from the model card beside ``weights``, else found beside the LMDB and net."""
     from mcnn.evaluate.profiles import parquet_to_csv, well_profiles
     from mcnn.evaluate.screen import predict_screen
 

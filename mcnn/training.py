@@ -17,9 +17,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcnn.errors import ConfigError
 from mcnn.machine import describe
+
+if TYPE_CHECKING:
+    from mcnn.engine.trainer import TrainResult
 
 #: The training engines: the PyTorch engine or the real ``caffe`` binary.
 ENGINES = ("torch", "caffe")
@@ -32,7 +36,8 @@ class TrainingRun:
     ``gpu`` is Caffe's text (``0``, ``0,1`` or ``all``; None = CPU). ``sigint_effect`` and
     ``sighup_effect`` left None are not passed to ``caffe`` (its defaults: stop, snapshot).
     The options below ``sighup_effect`` only apply to the torch engine; ``log_file`` gets the
-    engine's glog lines appended (default: stderr).
+    engine's glog lines appended (default: stderr); ``tensorboard`` names a folder for TensorBoard
+    event files of the run (:mod:`mcnn.engine.dashboard`; torch engine only).
     """
 
     solver: str
@@ -48,12 +53,17 @@ class TrainingRun:
     bf16: bool = False
     compile: bool = False
     log_file: Path | None = None
+    tensorboard: Path | None = None
+    tf32: bool = False  # TF32 CUDA maths (torch engine; faster, not Caffe-exact)
+    level: int = 0  # caffe train -level (Caffe's default 0 replaces the solver's train_state level)
+    stages: Sequence[str] = ()  # caffe train -stage
 
 
 def caffe_argv(run: TrainingRun) -> list[str]:
     """The ``caffe train`` command line of ``run`` (flags in a fixed order, unset ones left out)."""
     cmd = ["caffe", "train", "-solver", run.solver]
     values = {"weights": ",".join(run.weights) or None, "snapshot": run.snapshot, "gpu": run.gpu,
+              "level": str(run.level) if run.level else None, "stage": ",".join(run.stages) or None,
               "sigint_effect": run.sigint_effect, "sighup_effect": run.sighup_effect,
               "iterations": None if run.iterations is None else str(run.iterations)}
     for flag, value in values.items():
@@ -63,36 +73,77 @@ def caffe_argv(run: TrainingRun) -> list[str]:
 
 
 def _train_caffe(run: TrainingRun) -> int:
+    from mcnn.caffe import io as cio
+    from mcnn.caffe.solver_rules import snapshot_prefix
+
+    if run.iterations is not None:  # tools/caffe.cpp's train() never reads FLAGS_iterations
+        raise ConfigError(f"-iterations {run.iterations}: `caffe train` has no such option (it trains to max_iter); "
+                          "lower max_iter in the solver or use --engine torch")
     if shutil.which("caffe") is None:
         raise ConfigError("--engine caffe needs the `caffe` binary on PATH; it is in the Docker image built "
                           "from Dockerfile.caffe (see README, Inside Docker), or use --engine torch")
+    # Caffe aborts on a missing snapshot folder ("Cannot write to snapshot prefix"); the engine creates it
+    Path(snapshot_prefix(cio.read_solver(run.solver), run.solver)).absolute().parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
     return subprocess.call(caffe_argv(run))
 
 
 def _train_torch(run: TrainingRun) -> int:
+    from mcnn.caffe import io as cio
+    from mcnn.engine.dashboard import tensorboard_observer
     from mcnn.engine.glog import GlogWriter
-    from mcnn.engine.launch import parse_gpus, run_training
+    from mcnn.engine.launch import run_training, solver_gpus
     from mcnn.engine.trainer import TrainOptions
 
     options = TrainOptions(weights=list(run.weights), snapshot=run.snapshot, iterations=run.iterations,
                            workers=max(0, run.workers), sigint_effect=run.sigint_effect or "stop",
                            sighup_effect=run.sighup_effect or "snapshot", progress=run.progress,
-                           channels_last=run.channels_last, bf16=run.bf16, compile=run.compile)
-    gpus = parse_gpus(run.gpu)
+                           channels_last=run.channels_last, bf16=run.bf16, compile=run.compile,
+                           observer=None if run.tensorboard is None else tensorboard_observer(run.tensorboard),
+                           tf32=run.tf32, level=run.level, stages=list(run.stages))
+    gpus = solver_gpus(run.gpu, cio.read_solver(run.solver))
     if run.log_file is None:
-        run_training(run.solver, options, gpus)
-        return 0
-    with open(run.log_file, "a", encoding="utf-8") as stream:
-        run_training(run.solver, options, gpus, GlogWriter(stream=stream))
+        result = run_training(run.solver, options, gpus)
+    else:
+        with open(run.log_file, "a", encoding="utf-8") as stream:
+            result = run_training(run.solver, options, gpus, GlogWriter(stream=stream))
+    _write_card(run, result, gpus)
     return 0
+
+
+def _write_card(run: TrainingRun, result: TrainResult | None, gpus: Sequence[int]) -> None:
+    """The model card beside the run's final caffemodel (:mod:`mcnn.caffe.modelcard`); a card that cannot
+    be built is a warning, since the weights are already written."""
+    from mcnn.caffe import io as cio
+    from mcnn.caffe.modelcard_build import write_training_card
+    from mcnn.errors import McnnError
+
+    # processes spawned per GPU report nothing back (result None): the final iteration is the solver's
+    iterations = result.iterations if result is not None else run.iterations or cio.read_solver(run.solver).max_iter
+    try:
+        write_training_card(run.solver, iterations, engine="torch",
+                            snapshots=None if result is None else result.snapshots, weights=list(run.weights),
+                            resumed_from=run.snapshot, stopped_early=result is not None and result.stopped_early,
+                            gpu=gpus[0] if gpus else None, test_outputs=None if result is None else result.last_test)
+    except McnnError as exc:
+        print(f"train: warning: no model card written: {exc}", file=sys.stderr)
+
+
+def check_tensorboard(engine: str) -> None:
+    """ConfigError (one line) when ``--tensorboard`` cannot be written: with real Caffe, or without the extra."""
+    if engine == "caffe":
+        raise ConfigError("--tensorboard needs --engine torch; real Caffe's log becomes CSVs and a figure of the "
+                          "training curves with tools/parse_log.py LOG")
+    from mcnn.engine.dashboard import require_tensorboard
+
+    require_tensorboard()
 
 
 def check_run(run: TrainingRun) -> None:
     """ConfigError (one line) for a solver value, ``-iterations`` or snapshot location that cannot train."""
     from mcnn.caffe import io as cio
-    from mcnn.caffe.solver_rules import check_solver
+    from mcnn.caffe.solver_rules import check_solver, snapshot_prefix
 
     solver = cio.read_solver(run.solver)
     check_solver(solver, str(run.solver))
@@ -106,8 +157,7 @@ def check_run(run: TrainingRun) -> None:
         if Path(run.snapshot).suffix == ".caffemodel":
             raise ConfigError(f"-snapshot {run.snapshot}: a caffemodel, not a .solverstate; -snapshot resumes a "
                               "run, -weights starts one from these weights")
-    # as mcnn.engine.snapshots names them: snapshot_prefix (relative to the working folder), else the solver file
-    prefix = Path(solver.snapshot_prefix) if solver.snapshot_prefix else Path(run.solver).with_suffix("")
+    prefix = Path(snapshot_prefix(solver, run.solver))  # as Caffe and mcnn.engine.snapshots name them
     folder = prefix.absolute().parent
     existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
     if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
@@ -124,6 +174,8 @@ def train(run: TrainingRun, engine: str = "torch") -> int:
     location stops the run at once instead of after the training."""
     if engine not in ENGINES:
         raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if run.tensorboard is not None:
+        check_tensorboard(engine)
     check_run(run)
     return _train_caffe(run) if engine == "caffe" else _train_torch(run)
 

@@ -92,6 +92,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "tiny" / "labels.txt").write_text("a\nb\nc\n")
     write_lmdb(root / "tiny" / "wide_lmdb", 6, seed=3, labels=[0, 1, 2, 0, 1, 5])  # label 5: not a class
     _other_size_lmdb(root / "tiny" / "big_lmdb")
+    (root / "empty_labels.txt").write_text("\n")
+    shutil.copy(root / "w.caffemodel", root / "wc.caffemodel")
+    (root / "wc.card.json").write_text("{")  # a model card cut short
+    from mcnn.caffe import io as cio
+    from mcnn.caffe import pb
+
+    cio.write_solverstate(root / "s.solverstate", pb.SolverState(iter=2, learned_net=str(root / "w.caffemodel")))
     (root / "afile").write_text("a file, not a folder\n")
     (root / "adir").mkdir()
     (root / "noprob.csv").write_text("Metadata_Compound,Metadata_Concentration,Metadata_Replicate\ncmpdA,1,1\n")
@@ -175,6 +182,53 @@ CASES = [
     Case("predict records of another shape", "tools/predict.py", (*MODEL, "--lmdb", "{tiny}/big_lmdb", "--labels",
          "{tiny}/labels.txt", "--out", "{root}/p_big"), ("per-image shape 2x64x64", "the net expects 2x32x32"),
          ("p_big/predictions.csv",)),
+    # the wrong file in the right flag
+    Case("evaluate train_val as --model", "tools/evaluate.py", ("--model", "{tiny}/mcnn_train_val.prototxt",
+         "--weights", "{root}/w.caffemodel", "--lmdb", "{tiny}/test_lmdb", "--labels", "{tiny}/labels.txt", "--out",
+         "{root}/o_tv"), ("mcnn_train_val.prototxt", "not a deploy net", "give the *_deploy.prototxt"), ("o_tv",)),
+    Case("evaluate missing --model", "tools/evaluate.py", ("--model", "{tiny}/none_deploy.prototxt", "--weights",
+         "{root}/w.caffemodel", "--lmdb", "{tiny}/test_lmdb", "--out", "{root}/o_nm"),
+         ("none_deploy.prototxt", "no such file"), ("o_nm",)),
+    Case("evaluate empty labels", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--labels",
+         "{root}/empty_labels.txt", "--out", "{root}/o_el"), ("empty_labels.txt", "no class names"), ("o_el",)),
+    Case("evaluate solverstate as --weights", "tools/evaluate.py", ("--model", "{tiny}/mcnn_deploy.prototxt",
+         "--weights", "{root}/s.solverstate", "--lmdb", "{tiny}/test_lmdb", "--labels", "{tiny}/labels.txt", "--out",
+         "{root}/o_ss"), ("s.solverstate",), ("o_ss",)),
+    Case("evaluate broken model card", "tools/evaluate.py", ("--model", "{tiny}/mcnn_deploy.prototxt", "--weights",
+         "{root}/wc.caffemodel", "--lmdb", "{tiny}/test_lmdb", "--out", "{root}/o_card"),
+         ("wc.card.json", "not JSON"), ("o_card",)),
+    Case("evaluate --examples wrong --channels", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb",
+         "--labels", "{tiny}/labels.txt", "--examples", "--channels", "DNA", "--out", "{root}/e_ch"),
+         ("--channels", "1 channel names", "2-channel fields"), ("e_ch",)),
+    # export, kernel maps, logs, old files
+    Case("export missing weights", "tools/export.py", ("--model", "{tiny}/mcnn_deploy.prototxt", "--weights",
+         "{root}/none.caffemodel", "--onnx", "{root}/x.onnx"), ("none.caffemodel", "no such caffemodel file"),
+         ("x.onnx",)),
+    Case("export --opset 12", "tools/export.py", (*MODEL, "--onnx", "{root}/x.onnx", "--opset", "12"),
+         ("--opset 12", "expected 17"), ("x.onnx",)),
+    Case("export nothing to write", "tools/export.py", MODEL, ("nothing to write", "--onnx")),
+    Case("export --onnx folder", "tools/export.py", (*MODEL, "--onnx", "{root}/adir"), ("--onnx", "is a folder")),
+    Case("kernel_maps unknown record", "tools/kernel_maps.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--record",
+         "nokey", "--out", "{root}/k_rec"), ("no record 'nokey'", "test_lmdb"), ("k_rec",)),
+    Case("kernel_maps unknown layer", "tools/kernel_maps.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--layers",
+         "conv9", "--out", "{root}/k_layer"), ("--layers conv9", "no such layer"), ("k_layer",)),
+    Case("kernel_maps fc layer", "tools/kernel_maps.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--layers", "fc1",
+         "--out", "{root}/k_fc"), ("--layers fc1", "not a C x H x W map"), ("k_fc",)),
+    Case("parse_log missing log", "tools/parse_log.py", ("{root}/none.log",), ("none.log", "no such file")),
+    Case("parse_log not a log", "tools/parse_log.py", ("{tiny}/solver.prototxt", "{root}/pl_out"),
+         ("no 'Solving' line",), ("pl_out",)),
+    Case("train --tensorboard with caffe", "tools/train.py", ("-solver", "{tiny}/solver.prototxt", "--engine",
+         "caffe", "--tensorboard", "{root}/tb", "--quiet"), ("--tensorboard needs --engine torch",), ("tb",)),
+    Case("train -iterations with caffe", "tools/train.py", ("-solver", "{tiny}/solver.prototxt", "--engine", "caffe",
+         "-iterations", "3"), ("-iterations 3", "no such option")),
+    Case("train -level two", "tools/train.py", ("-solver", "{tiny}/solver.prototxt", "-level", "two"),
+         ("-level", "invalid int value")),
+    Case("upgrade_net missing IN", "tools/upgrade_net.py", ("{root}/missing.prototxt", "{root}/o_up.prototxt"),
+         ("missing.prototxt", "no such file"), ("o_up.prototxt",)),
+    Case("upgrade_net --binary on a text net", "tools/upgrade_net.py", ("--binary", "{tiny}/mcnn_deploy.prototxt",
+         "{root}/o_up.caffemodel"), ("mcnn_deploy.prototxt", "not a binary NetParameter"), ("o_up.caffemodel",)),
+    Case("upgrade_solver OUT folder", "tools/upgrade_solver.py", ("{tiny}/solver.prototxt", "{root}/adir"),
+         ("OUT", "is a folder")),
     Case("evaluate --batch 0", "tools/evaluate.py", (*MODEL, "--lmdb", "{tiny}/test_lmdb", "--batch", "0", "--out",
          "{root}/o_batch"), ("--batch 0", "at least 1"), ("o_batch/predictions.csv",)),
     # damaged LMDBs (findings 1 and 10): one line, before or instead of a crash

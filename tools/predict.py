@@ -24,7 +24,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcnn.cli import ArgumentParser, add_model_arguments, output_folder, run
-from mcnn.evaluate.predict import default_train_val, find_labels
 from mcnn.screening import ScreenSettings, screen_outputs
 
 
@@ -44,15 +43,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     """Predict the screen and write the per-field, per-well and per-treatment tables."""
     output_folder(args.out)
-    labels = args.labels or find_labels(args.lmdb)
-    train_val = args.train_val or default_train_val(args.model)
     settings = ScreenSettings(negative_control=args.negative_control or "", engine=args.engine, gpu=args.gpu,
                               batch=args.batch, progress=not args.quiet and sys.stderr.isatty(),
                               activity=bool(args.negative_control), dose=False,
                               profiles_csv=args.csv, chunk=args.chunk)
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
-    outputs = screen_outputs(args.model, args.weights, args.lmdb, args.index, args.out, labels=labels,
-                             train_val=train_val, settings=settings, log=log)
+    # labels and preprocessing: the flags, else the weights' model card, else the files beside the net and LMDB
+    outputs = screen_outputs(args.model, args.weights, args.lmdb, args.index, args.out, labels=args.labels,
+                             train_val=args.train_val, settings=settings, log=log)
     counts = outputs.counts
     treatments = f", {counts['treatments']} treatments" if outputs.treatments else ""
     wells = f", {counts['wells']} wells" if outputs.wells else ""

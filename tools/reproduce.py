@@ -64,6 +64,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="discard the results (and prepared data) of earlier runs with other options in --out")
     p.add_argument("--profiles-csv", action="store_true",
                    help="screen: also write the per-field and per-well profiles as CSV (beside the Parquet files)")
+    p.add_argument("--tensorboard", type=Path, metavar="DIR",
+                   help="TensorBoard event files of each split's training in DIR/<dataset>/<arch>/<split> (torch)")
     add_quiet_argument(p)
     add_mcnn_arguments(p, "M-CNN options (default: the reconstruction of the committed nets)")
     return p
@@ -78,7 +80,8 @@ def main(args: argparse.Namespace) -> int:
         protocol=args.protocol, augment=args.augment, batch=args.batch, base_lr=args.base_lr,
         step_epochs=args.step_epochs, net_options=mcnn_options(args, args.arch),
         profiling=not args.no_profiling, workers=args.workers, quiet=args.quiet, data=args.data,
-        dose_classes=tuple(args.dose_class), profiles_csv=args.profiles_csv, force=args.force)
+        dose_classes=tuple(args.dose_class), profiles_csv=args.profiles_csv, force=args.force,
+        tensorboard=output_folder(args.tensorboard, "--tensorboard"))
     summary = Reproduction(options, log=lambda m: print(m, file=sys.stderr)).run()
     row = summary["row"]
     ours = "n/a" if row["ours"] is None else f"{row['ours']} ({row['ours_sd']})"

@@ -131,6 +131,27 @@ def _axis(layer: pb.LayerParameter, axis: int, ndim: int) -> int:
     return full - 1
 
 
+def _canonical(layer: pb.LayerParameter, axis: int, ndim: int) -> int:
+    """Caffe's Blob::CanonicalAxisIndex: ``axis`` in [-ndim, ndim) of a blob of ``ndim`` axes (batch included)."""
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"layer {layer.name!r}: axis {axis} is out of range for a {ndim}-axis blob")
+    return axis % ndim
+
+
+def _check_pairs(layer: pb.LayerParameter, p: pb.ConvolutionParameter | pb.PoolingParameter,
+                 names: Sequence[str], repeated: bool) -> None:
+    """Caffe's LayerSetUp CHECKs on ``<name>`` versus ``<name>_h``/``<name>_w``: one form, not both, and
+    pooling needs both of ``_h``/``_w`` (pooling_layer.cpp, base_conv_layer.cpp)."""
+    for name in names:
+        field = "kernel_size" if name == "kernel" else name
+        has_h, has_w = p.HasField(f"{name}_h"), p.HasField(f"{name}_w")
+        has_one = bool(len(getattr(p, field))) if repeated else p.HasField(field)
+        if (has_h or has_w) and has_one:
+            raise ShapeError(f"layer {layer.name!r}: give {field} or {name}_h/{name}_w, not both")
+        if not repeated and has_h != has_w:
+            raise ShapeError(f"layer {layer.name!r}: {name}_h and {name}_w must be given together")
+
+
 def _one(layer: pb.LayerParameter, bottoms: Sequence[Shape]) -> Shape:
     if not bottoms:
         raise ShapeError(f"layer {layer.name!r} ({layer.type}) needs a bottom blob")
@@ -177,7 +198,11 @@ def _convolution(layer: pb.LayerParameter, bottoms: Sequence[Shape],
     p = layer.convolution_param
     if p.axis != 1 or p.force_nd_im2col:
         raise ShapeError(f"layer {name!r}: only 2-D convolution over axis 1 is supported")
+    _check_pairs(layer, p, ("stride", "pad"), repeated=True)
     win = shapes.conv_window(p, name)
+    if min(win.stride) < 1 or min(win.dilation) < 1:
+        raise ShapeError(f"layer {name!r}: convolution stride and dilation must be positive, got stride "
+                         f"{'x'.join(map(str, win.stride))}, dilation {'x'.join(map(str, win.dilation))}")
     oh, ow = shapes.conv_output_hw(win, (h, w), name)
     group = p.group or 1
     if p.num_output < 1:
@@ -196,6 +221,14 @@ def _pooling(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: di
     p = layer.pooling_param
     if p.pool == pb.PoolingParameter.STOCHASTIC:
         raise ShapeError(f"layer {layer.name!r}: STOCHASTIC pooling is not supported (MAX and AVE are)")
+    _check_pairs(layer, p, ("kernel", "stride", "pad"), repeated=False)
+    if p.global_pooling:
+        pad = (p.pad_h, p.pad_w) if p.HasField("pad_h") else (p.pad, p.pad)
+        stride = (p.stride_h, p.stride_w) if p.HasField("stride_h") else (p.stride, p.stride)
+        if pad != (0, 0) or stride != (1, 1):
+            # pooling_layer.cpp LayerSetUp: "With Global_pooling: true; only pad = 0 and stride = 1"
+            raise ShapeError(f"layer {layer.name!r}: global_pooling allows only pad 0 and stride 1, got pad "
+                             f"{'x'.join(map(str, pad))}, stride {'x'.join(map(str, stride))}")
     win = shapes.pool_window(p, (h, w), layer.name)
     ceil_mode = p.round_mode == pb.PoolingParameter.CEIL
     return LayerShapes([(c, *shapes.pool_output_hw(win, (h, w), layer.name, ceil_mode))])
@@ -220,8 +253,11 @@ def _inner_product(layer: pb.LayerParameter, bottoms: Sequence[Shape],
 @shape_rule("Dropout")
 @shape_rule("Softmax")
 def _same_shape(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
-    """Element-wise layers: the top has the bottom's shape."""
-    return LayerShapes([_one(layer, bottoms)])
+    """Element-wise layers: the top has the bottom's shape; Softmax's axis may be any axis, the batch's too."""
+    shape = _one(layer, bottoms)
+    if layer.type == "Softmax":
+        _canonical(layer, layer.softmax_param.axis, len(shape) + 1)
+    return LayerShapes([shape])
 
 
 @shape_rule("Concat")
@@ -229,7 +265,14 @@ def _concat(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dic
     """Bottoms joined along the concat axis; every other axis must agree."""
     if not bottoms:
         raise ShapeError(f"layer {layer.name!r}: Concat needs bottoms")
-    axis = _axis(layer, concat_axis(layer.concat_param), len(bottoms[0]))
+    axis = concat_axis(layer.concat_param)
+    if axis in (0, -len(bottoms[0]) - 1):
+        # Caffe concatenates along the batch axis too: the images keep their shape, the batches add up.
+        if len(set(bottoms)) != 1:
+            raise ShapeError(f"layer {layer.name!r}: Concat along axis 0 needs bottoms of one per-image shape, got "
+                             + ", ".join("x".join(map(str, b)) for b in bottoms))
+        return LayerShapes([bottoms[0]])
+    axis = _axis(layer, axis, len(bottoms[0]))
     rest = {b[:axis] + b[axis + 1:] for b in bottoms}
     if len(rest) != 1 or len({len(b) for b in bottoms}) != 1:
         raise ShapeError(f"layer {layer.name!r}: Concat inputs differ outside axis {axis + 1}: "
@@ -255,6 +298,10 @@ def _flatten(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: di
     p = layer.flatten_param
     start = _axis(layer, p.axis, len(shape))
     end = _axis(layer, p.end_axis, len(shape))
+    if end + 1 < start:  # Blob::count(start, end + 1) CHECKs start <= end + 1 (flatten_layer.cpp)
+        raise ShapeError(f"layer {layer.name!r}: Flatten end_axis {p.end_axis} comes before axis {p.axis}")
+    if list(layer.top) == list(layer.bottom[:1]) and len(layer.top):
+        raise ShapeError(f"layer {layer.name!r}: Flatten cannot be computed in place (give it its own top)")
     return LayerShapes([(*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:])])
 
 

@@ -7,6 +7,7 @@ Every writer is atomic (temporary name, then rename).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,11 +17,14 @@ import numpy as np
 from google.protobuf import message as _message
 from google.protobuf import text_format
 
+from mcnn.caffe import upgrade
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.errors import CaffeFormatError, PrototxtError
 from mcnn.fsutil import atomic_write_bytes, atomic_write_text
 
 M = TypeVar("M", bound=_message.Message)
+#: Where the readers report the upgrades they made (with no logging set up: one stderr line each).
+LOG = logging.getLogger("mcnn.caffe.upgrade")
 PathLike = str | os.PathLike[str]
 
 
@@ -37,15 +41,12 @@ def parse_prototxt(text: str, message_type: type[M], source: str = "<string>") -
     try:
         text_format.Parse(text, msg)
     except text_format.ParseError as exc:
-        hint = ""
-        if message_type is pb.NetParameter and "layers" in str(exc):
-            hint = " (V1 'layers {}' syntax: upgrade the file with Caffe's upgrade_net_proto_text)"
-        raise PrototxtError(f"{source}: {exc}{hint}") from None
+        raise PrototxtError(f"{source}: {exc}") from None
     return msg
 
 
 def read_prototxt(path: PathLike, message_type: type[M]) -> M:
-    """Read a text prototxt file into a ``message_type`` message."""
+    """Read a text prototxt file into a ``message_type`` message, as written (no upgrade)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -57,13 +58,30 @@ def read_prototxt(path: PathLike, message_type: type[M]) -> M:
 
 
 def read_net(path: PathLike) -> pb.NetParameter:
-    """Read a net prototxt (train_val or deploy)."""
-    return read_prototxt(path, pb.NetParameter)
+    """Read a net prototxt (train_val or deploy), upgraded from V0/V1 and legacy fields as Caffe reads it
+    (ReadNetParamsFromTextFileOrDie; :func:`mcnn.caffe.upgrade.upgrade_net`)."""
+    net = read_prototxt(path, pb.NetParameter)
+    log_upgrade(str(path), upgrade.upgrade_net(net, str(path)), "upgrade_net.py")
+    return net
 
 
 def read_solver(path: PathLike) -> pb.SolverParameter:
-    """Read a solver prototxt."""
-    return read_prototxt(path, pb.SolverParameter)
+    """Read a solver prototxt, its deprecated ``solver_type`` enum upgraded to ``type`` as Caffe does."""
+    solver = read_prototxt(path, pb.SolverParameter)
+    if upgrade.upgrade_solver(solver, str(path)):
+        log_upgrade(str(path), upgrade.NetUpgrade(steps=[f"solver_type enum (now type: {solver.type!r})"]),
+                    "upgrade_solver.py")
+    return solver
+
+
+def log_upgrade(source: str, done: upgrade.NetUpgrade, tool: str) -> None:
+    """Log on ``mcnn.caffe.upgrade`` that ``source`` was upgraded on read, as Caffe logs it: one warning
+    naming the deprecated forms (and the tool that writes the upgraded file), one per dropped parameter."""
+    if done.steps:
+        LOG.warning("%s: upgraded the deprecated %s to the current format (future Caffe releases drop them; "
+                    "tools/%s writes the upgraded file)", source, ", ".join(done.steps), tool)
+    for problem in done.problems:
+        LOG.warning("%s: %s", source, problem)
 
 
 def header_lines(text: str) -> list[str]:
@@ -114,8 +132,11 @@ def write_binary(path: PathLike, msg: _message.Message) -> Path:
 
 
 def read_caffemodel(path: PathLike) -> pb.NetParameter:
-    """Read a ``.caffemodel`` (a binary NetParameter whose layers carry ``blobs``)."""
-    return read_binary(path, pb.NetParameter)
+    """Read a ``.caffemodel`` (a binary NetParameter whose layers carry ``blobs``); a V0/V1 model is
+    upgraded with its blobs as Caffe does (ReadNetParamsFromBinaryFileOrDie)."""
+    model = read_binary(path, pb.NetParameter)
+    log_upgrade(str(path), upgrade.upgrade_net(model, str(path), error=CaffeFormatError), "upgrade_net.py --binary")
+    return model
 
 
 def write_caffemodel(path: PathLike, net: pb.NetParameter) -> Path:
@@ -137,22 +158,49 @@ def write_solverstate(path: PathLike, state: pb.SolverState) -> Path:
 # Blobs
 # ---------------------------------------------------------------------------
 
+def has_legacy_shape(blob: pb.BlobProto) -> bool:
+    """Whether the blob gives its shape as the deprecated num/channels/height/width (Caffe checks any is set)."""
+    return any(blob.HasField(name) for name in _LEGACY_DIMS)
+
+
+_LEGACY_DIMS = ("num", "channels", "height", "width")
+
+
 def blob_shape(blob: pb.BlobProto) -> tuple[int, ...]:
-    """Shape of a BlobProto: ``shape.dim`` if set, else the legacy num/channels/height/width."""
+    """Shape of a BlobProto: the legacy num/channels/height/width when set (Caffe's Blob::FromProto reads
+    those first), else ``shape.dim``; a blob with neither is read as a vector of its values."""
+    if has_legacy_shape(blob):
+        return (blob.num, blob.channels, blob.height, blob.width)
     if blob.HasField("shape"):
         return tuple(int(d) for d in blob.shape.dim)
-    if blob.num or blob.channels or blob.height or blob.width:
-        return (blob.num, blob.channels, blob.height, blob.width)
-    return (len(blob.data) or len(blob.double_data),)
+    return (len(blob.double_data) or len(blob.data),)
+
+
+def blob_fits(blob: pb.BlobProto, shape: Sequence[int]) -> bool:
+    """Whether ``blob`` has ``shape`` as Caffe's Blob::ShapeEquals decides (``src/caffe/blob.cpp``).
+
+    A legacy 4-D blob fits a shape of at most 4 axes padded with leading 1s to num x channels x
+    height x width (a bias of N is 1 x 1 x 1 x N); otherwise ``shape.dim`` must equal ``shape``.
+    """
+    shape = tuple(int(d) for d in shape)
+    if has_legacy_shape(blob):
+        return len(shape) <= 4 and (1,) * (4 - len(shape)) + shape == (blob.num, blob.channels, blob.height,
+                                                                       blob.width)
+    return tuple(int(d) for d in blob.shape.dim) == shape
+
+
+def blob_values(blob: pb.BlobProto) -> np.ndarray:
+    """The blob's values as a flat float32 array: ``double_data`` when it holds any, else ``data``
+    (Caffe's Blob::FromProto prefers ``double_data``)."""
+    if len(blob.double_data):
+        return np.asarray(blob.double_data, dtype=np.float64).astype(np.float32)
+    return np.asarray(blob.data, dtype=np.float32)
 
 
 def blob_to_array(blob: pb.BlobProto, source: str = "blob") -> np.ndarray:
-    """A float32 array of the blob's ``data`` (or ``double_data``) in the blob's shape."""
+    """A float32 array of the blob's values (:func:`blob_values`) in the blob's shape (:func:`blob_shape`)."""
     shape = blob_shape(blob)
-    if len(blob.data):
-        values = np.asarray(blob.data, dtype=np.float32)
-    else:
-        values = np.asarray(blob.double_data, dtype=np.float64).astype(np.float32)
+    values = blob_values(blob)
     expected = int(np.prod(shape, dtype=np.int64))
     if values.size != expected:
         raise CaffeFormatError(

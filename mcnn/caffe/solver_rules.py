@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.errors import ConfigError
@@ -79,6 +80,41 @@ def _check_type(source: str, s: pb.SolverParameter) -> None:
         _fail(source, "momentum2", s.momentum2, "0 <= momentum2 < 1 with type Adam")
     if kind == "RMSProp" and not 0 <= s.rms_decay < 1:
         _fail(source, "rms_decay", s.rms_decay, "0 <= rms_decay < 1 with type RMSProp")
+    if kind in ("AdaGrad", "RMSProp") and s.momentum != 0:
+        _fail(source, "momentum", s.momentum, f"0 with type {kind} (Caffe's CHECK in sgd_solvers.hpp)")
+
+
+def _check_nets(source: str, s: pb.SolverParameter) -> None:
+    """The net fields (``Solver::InitTrainNet``/``InitTestNets`` in src/caffe/solver.cpp)."""
+    train = [name for name in ("net", "net_param", "train_net", "train_net_param") if s.HasField(name)]
+    if len(train) != 1:
+        _fail(source, "net", ", ".join(train) or "none", "exactly one of net, net_param, train_net, train_net_param")
+    tests = len(s.test_net) + len(s.test_net_param)
+    generic = s.HasField("net") or s.HasField("net_param")
+    if len(s.test_iter) < tests or (not generic and len(s.test_iter) != tests):
+        needs = ">=" if generic else "=="
+        _fail(source, "test_iter", list(s.test_iter),
+              f"one count per test net ({len(s.test_iter)} {needs} {tests} test_net/test_net_param; only a generic "
+              "net or net_param is tested by extra test_iter values)")
+    instances = len(s.test_iter)
+    if len(s.test_state) not in (0, instances):
+        _fail(source, "test_state", f"{len(s.test_state)} messages", f"none or one per test net ({instances})")
+
+
+def snapshot_prefix(solver: pb.SolverParameter, solver_file: str | None = None) -> str:
+    """The prefix snapshots are written under, as Caffe sets it when reading a solver file.
+
+    UpgradeSnapshotPrefixProperty (src/caffe/util/upgrade_proto.cpp): without ``snapshot_prefix``
+    it is the solver file's path without its extension; a ``snapshot_prefix`` naming an existing
+    folder becomes ``<folder>/<solver file stem>``. Without a file (a message built in memory) the
+    prefix is used as given, or ``snapshot``.
+    """
+    prefix = solver.snapshot_prefix
+    if not prefix:
+        return Path(solver_file).with_suffix("").as_posix() if solver_file else "snapshot"
+    if solver_file and Path(prefix).is_dir():
+        return (Path(prefix) / Path(solver_file).stem).as_posix()
+    return prefix
 
 
 def check_solver(solver: pb.SolverParameter, source: str = "solver") -> None:
@@ -87,3 +123,4 @@ def check_solver(solver: pb.SolverParameter, source: str = "solver") -> None:
     _check_range(source, solver)
     _check_policy(source, solver)
     _check_type(source, solver)
+    _check_nets(source, solver)

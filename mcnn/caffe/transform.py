@@ -37,6 +37,8 @@ class LmdbRecords:
             raise DataError(f"layer {layer!r}: LMDB {self.path} is empty")
         first = self.datum(0)
         self.shape = datum_to_array(first, source=f"{self.path} record {self.keys[0].decode()}").shape
+        #: Whether the records hold encoded images (PNG/JPEG bytes) rather than raw pixels.
+        self.encoded = bool(first.encoded)
 
     def _open(self) -> Any:
         """The process's lmdb.Environment for this path (LMDB allows one per path and process)."""
@@ -80,17 +82,25 @@ class Transformer:
 
     TRAIN crops at a random offset, TEST at the centre; with ``mirror`` the crop is flipped
     left-right with probability 1/2 in either phase (as in Caffe). A mean file is subtracted
-    at the crop's position before the flip.
+    at the crop's position before the flip. ``force_gray``/``force_color`` apply to ``encoded``
+    records only: for raw ones Caffe ignores them and logs an error line, kept in ``notes``
+    (severity, source location, message) for the caller's log.
     """
 
     def __init__(self, param: pb.TransformationParameter, phase: int, image_shape: Sequence[int],
-                 layer: str = "data", base_dir: Path | None = None):
+                 layer: str = "data", base_dir: Path | None = None, *, encoded: bool = True):
         self.phase = phase
         self.scale = float(param.scale)
         self.mirror = bool(param.mirror)
         self.crop = int(param.crop_size)
-        self.force_gray = bool(param.force_gray)
-        self.force_color = bool(param.force_color)
+        self.notes: list[tuple[str, str, str]] = []
+        if encoded and param.force_gray and param.force_color:  # Caffe's CHECK, on encoded records only
+            raise DataError(f"layer {layer!r}: cannot set both force_color and force_gray")
+        self.force_gray = bool(param.force_gray) and encoded
+        self.force_color = bool(param.force_color) and encoded
+        if not encoded and (param.force_gray or param.force_color):
+            self.notes.append(("E", "data_transformer.cpp:152", f"layer {layer!r}: force_color and force_gray "
+                               "only for encoded datum (ignored for these raw records, as Caffe does)"))
         c, h, w = image_shape
         if self.force_gray:
             c = 1
@@ -99,27 +109,7 @@ class Transformer:
         self.in_shape = (c, h, w)
         if self.crop and (self.crop > h or self.crop > w):
             raise DataError(f"layer {layer!r}: crop_size {self.crop} is larger than the {h}x{w} images")
-        self.mean: np.ndarray | None = None
-        if param.mean_file and len(param.mean_value):
-            raise DataError(f"layer {layer!r}: give mean_file or mean_value, not both")
-        if param.mean_file:
-            path = Path(param.mean_file)
-            if not path.is_file() and base_dir is not None and (base_dir / path).is_file():
-                path = base_dir / path
-            try:
-                mean = cio.read_binaryproto(path)
-            except CaffeFormatError as exc:
-                raise DataError(f"layer {layer!r}: mean_file: {exc}") from None
-            mean = mean.reshape(mean.shape[-3:]) if mean.ndim >= 3 else mean
-            if tuple(mean.shape) != (c, h, w):
-                raise DataError(f"layer {layer!r}: mean_file {path} is {'x'.join(map(str, mean.shape))}, "
-                                f"the images are {c}x{h}x{w}")
-            self.mean = mean.astype(np.float32)
-        elif len(param.mean_value):
-            values = list(param.mean_value)
-            if len(values) not in (1, c):
-                raise DataError(f"layer {layer!r}: {len(values)} mean_value entries for {c} channels")
-            self.mean = np.asarray(values * (c if len(values) == 1 else 1), np.float32).reshape(c, 1, 1)
+        self.mean = _mean(param, self.in_shape, layer, base_dir)
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -153,6 +143,34 @@ class Transformer:
         return np.ascontiguousarray(out)
 
 
+def _mean(param: pb.TransformationParameter, shape: tuple[int, int, int], layer: str,
+          base_dir: Path | None) -> np.ndarray | None:
+    """The mean to subtract: the C x H x W ``mean_file`` (looked up in ``base_dir`` too), the C x 1 x 1
+    ``mean_value`` (one value serves every channel), or None."""
+    c, h, w = shape
+    if param.mean_file and len(param.mean_value):
+        raise DataError(f"layer {layer!r}: give mean_file or mean_value, not both")
+    if param.mean_file:
+        path = Path(param.mean_file)
+        if not path.is_file() and base_dir is not None and (base_dir / path).is_file():
+            path = base_dir / path
+        try:
+            mean = cio.read_binaryproto(path)
+        except CaffeFormatError as exc:
+            raise DataError(f"layer {layer!r}: mean_file: {exc}") from None
+        mean = mean.reshape(mean.shape[-3:]) if mean.ndim >= 3 else mean
+        if tuple(mean.shape) != (c, h, w):
+            raise DataError(f"layer {layer!r}: mean_file {path} is {'x'.join(map(str, mean.shape))}, "
+                            f"the images are {c}x{h}x{w}")
+        return mean.astype(np.float32)
+    if len(param.mean_value):
+        values = list(param.mean_value)
+        if len(values) not in (1, c):
+            raise DataError(f"layer {layer!r}: {len(values)} mean_value entries for {c} channels")
+        return np.asarray(values * (c if len(values) == 1 else 1), np.float32).reshape(c, 1, 1)
+    return None
+
+
 def _to_gray(image: np.ndarray) -> np.ndarray:
     # OpenCV's BGR -> gray weights, as Caffe decodes with cv::IMREAD_GRAYSCALE.
     b, g, r = image.astype(np.float32)[:3]
@@ -160,18 +178,27 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
     return (np.round(gray).astype(image.dtype) if image.dtype == np.uint8 else gray)[None]
 
 
+#: The deprecated DataParameter copies of transformation fields, which a new-style layer ignores.
+DEPRECATED_DATA_FIELDS = ("scale", "mean_file", "crop_size", "mirror")
+
+
 def data_transform(layer: pb.LayerParameter) -> pb.TransformationParameter:
-    """A Data layer's effective transform_param: Caffe still honours the deprecated copies of
-    scale, mean_file, crop_size and mirror in DataParameter when transform_param lacks them."""
+    """A Data layer's transform_param. Caffe's DataLayer reads only transform_param: the deprecated
+    ``data_param`` copies of scale, mean_file, crop_size and mirror are moved there only when a V1
+    net is upgraded (UpgradeNetDataTransformation in src/caffe/util/upgrade_proto.cpp); in a
+    new-style ``layer`` they are ignored (see :func:`ignored_data_fields`)."""
     tp = pb.TransformationParameter()
     tp.CopyFrom(layer.transform_param)
-    dp = layer.data_param
-    if dp.HasField("scale") and not tp.HasField("scale"):
-        tp.scale = dp.scale
-    if dp.mean_file and not tp.mean_file:
-        tp.mean_file = dp.mean_file
-    if dp.crop_size and not tp.crop_size:
-        tp.crop_size = dp.crop_size
-    if dp.mirror and not tp.mirror:
-        tp.mirror = dp.mirror
     return tp
+
+
+def ignored_data_fields(layer: pb.LayerParameter) -> list[tuple[str, str, str]]:
+    """Warnings (severity, source location, message) for the deprecated data_param transformation
+    fields of a new-style layer, which Caffe ignores without a word; the engine says so once."""
+    dp = layer.data_param
+    given = [name for name in DEPRECATED_DATA_FIELDS if dp.HasField(name)]
+    if not given:
+        return []
+    fields = ", ".join(f"data_param.{name}" for name in given)
+    return [("W", "data_layer.cpp:29", f"layer {layer.name!r}: {fields} ignored, as Caffe ignores them in a "
+             "new-style layer; move them to transform_param")]

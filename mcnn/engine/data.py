@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from mcnn.caffe.proto import caffe_pb2 as pb
-from mcnn.caffe.transform import LmdbRecords, Transformer, data_transform
-from mcnn.errors import DataError
+from mcnn.caffe.transform import LmdbRecords, Transformer, data_transform, ignored_data_fields
+from mcnn.errors import DataError, ShapeError
 
 __all__ = ["DataError", "DataFeed", "LmdbRecords", "Transformer", "batches"]
 
@@ -44,7 +44,10 @@ class DataFeed:
         self.batch_size = int(dp.batch_size)
         self.phase, self.seed, self.rank, self.world = phase, seed, rank, world
         self.tops = list(layer.top)
-        self.transformer = Transformer(data_transform(layer), phase, self.records.shape, layer.name, base_dir)
+        self.transformer = Transformer(data_transform(layer), phase, self.records.shape, layer.name, base_dir,
+                                       encoded=self.records.encoded)
+        #: Log lines (severity, source location, message) about fields Caffe ignores in this layer.
+        self.notes = ignored_data_fields(layer) + self.transformer.notes
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -95,3 +98,20 @@ def batches(feeds: Sequence[DataFeed], start: int, count: int, workers: int = 0,
     return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
                                        pin_memory=pin_memory, persistent_workers=False,
                                        prefetch_factor=2 if workers else None)
+
+
+def feed_mismatch(train: list[DataFeed], test: list[DataFeed]) -> ShapeError | None:
+    """The error naming the TEST data layer whose inputs differ in shape from the TRAIN layer's, if any.
+
+    The test nets share the train net's weights, so a record shape that changes a weight's shape fails
+    first at that weight's layer (e.g. fc1); naming the two LMDBs says where the difference comes from.
+    """
+    by_top = {feed.tops[0]: feed for feed in train}
+    for feed in test:
+        other = by_top.get(feed.tops[0])
+        if other is not None and tuple(other.image_shape) != tuple(feed.image_shape):
+            ours, theirs = ("x".join(str(int(n)) for n in f.image_shape) for f in (feed, other))
+            return ShapeError(f"TEST layer {feed.name!r} gives {ours} inputs from {feed.records.path}, the TRAIN "
+                              f"layer {other.name!r} gives {theirs} from {other.records.path}; the test net shares "
+                              "the train net's weights, so both need inputs of one shape")
+    return None

@@ -25,6 +25,13 @@ def broadcast_weights(blobs: Sequence[LearnableBlob]) -> None:
         dist.broadcast(blob.tensor.data, src=0)
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """The random seed of process ``rank``: ``random_seed + rank``, as Caffe's Solver::Init seeds each
+    solver (src/caffe/solver.cpp), so the processes draw different dropout masks. Data crops and
+    mirrors do not use it: they follow from the record's stream position (:mod:`mcnn.engine.data`)."""
+    return seed + rank
+
+
 def all_finite(loss: float, world: int) -> bool:
     """Whether ``loss`` is finite on every one of the ``world`` processes."""
     finite = math.isfinite(loss)

@@ -15,6 +15,7 @@ import socket
 
 import torch
 
+from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.glog import GlogWriter
 from mcnn.engine.trainer import Trainer, TrainOptions, TrainResult
 from mcnn.errors import ConfigError
@@ -40,6 +41,33 @@ def parse_gpus(text: str | None) -> list[int]:
     return ids
 
 
+def solver_gpus(text: str | None, solver: pb.SolverParameter, log: GlogWriter | None = None) -> list[int]:
+    """The devices ``caffe train`` picks: ``-gpu`` when given, else the solver's ``device_id`` (default 0)
+    when the solver sets ``solver_mode: GPU`` (tools/caffe.cpp), else the CPU (empty list).
+
+    Where the solver asks for a GPU and no CUDA device is visible, Caffe stops ("Cannot use GPU in
+    CPU-only Caffe"); the engine logs one warning line and trains on the CPU, so the committed
+    solvers (``solver_mode: GPU``) still run on a CPU machine.
+    """
+    if text:
+        return parse_gpus(text)
+    if not (solver.HasField("solver_mode") and solver.solver_mode == pb.SolverParameter.GPU):
+        return []
+    device, available = solver.device_id, torch.cuda.device_count()
+    if available == 0:
+        (log or GlogWriter())(f"solver_mode: GPU (device_id {device}) but no CUDA device is visible; training on "
+                              "the CPU (Caffe would stop here; give -gpu or solver_mode: CPU)", "caffe.cpp:186", "W")
+        return []
+    if not 0 <= device < available:
+        raise ConfigError(f"solver device_id {device}: device not available ({available} CUDA device(s) visible)")
+    return [device]
+
+
+#: NCCL for the gradients on the GPUs, gloo for the small CPU collectives (the finite-loss and signal
+#: flags of mcnn.engine.distributed and mcnn.engine.signals): NCCL alone has no CPU backend.
+GPU_BACKEND = "cpu:gloo,cuda:nccl"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -50,7 +78,7 @@ def _worker(rank: int, world: int, port: int, gpus: list[int], solver: str, opti
     import torch.distributed as dist
 
     torch.cuda.set_device(gpus[rank])
-    dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    dist.init_process_group(GPU_BACKEND, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         opts = dataclasses.replace(options, rank=rank, world=world, device=f"cuda:{gpus[rank]}")
         Trainer(solver, opts).solve()
@@ -70,7 +98,7 @@ def run_training(solver: str, options: TrainOptions, gpus: list[int],
         if gpus:
             device = f"cuda:{gpus[local % len(gpus)]}"
             torch.cuda.set_device(device)
-            backend = "nccl"
+            backend = GPU_BACKEND
         else:
             device, backend = "cpu", "gloo"
         dist.init_process_group(backend)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +58,22 @@ class Layer:
     def initial_blobs(self) -> list[Tensor]:
         """Values the layer gives its learnable blobs itself (a Python layer's setup); [] to use the fillers."""
         return []
+
+
+#: Whether CUDA convolutions and matrix products may use TF32 (``--tf32``); Caffe computes in float32.
+_CUDA_TF32 = {"allowed": False}
+
+
+def cuda_precision(tf32: bool | None = None) -> bool:
+    """Set (``tf32`` given) and apply how CUDA convolutions and matrix products compute; returns the choice.
+
+    PyTorch lets cuDNN convolutions use TF32 by default (10-bit mantissa, about 1e-3 relative error per
+    layer against float32 Caffe); the engine turns that off unless asked, so GPU results match Caffe's.
+    """
+    if tf32 is not None:
+        _CUDA_TF32["allowed"] = bool(tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = _CUDA_TF32["allowed"]
+    return _CUDA_TF32["allowed"]
 
 
 #: The forward implementation of each non-feed type of :data:`mcnn.caffe.infer.LAYER_TYPES`.
@@ -289,10 +305,6 @@ class SoftmaxWithLoss(Layer):
         scores, labels = _as_class_axis(bottoms[0], bottoms[1], self.param.softmax_param.axis)
         _check_labels(self.name, labels, scores.shape[1], ignore)
         keep = torch.ones_like(labels, dtype=torch.bool) if ignore is None else labels != ignore
-        prob = F.softmax(scores, dim=1)
-        picked = prob.gather(1, labels.clamp(0, scores.shape[1] - 1)[:, None])[:, 0]
-        nll = -torch.log(torch.clamp(picked, min=torch.finfo(torch.float32).tiny))
-        total = (nll * keep).sum()
         mode = lp.normalization
         if not lp.HasField("normalization") and lp.HasField("normalize"):
             mode = pb.LossParameter.VALID if lp.normalize else pb.LossParameter.BATCH_SIZE
@@ -306,7 +318,32 @@ class SoftmaxWithLoss(Layer):
             normalizer = float(math.prod(bottoms[0].shape[:axis]))
         else:
             normalizer = 1.0
-        return [total / max(normalizer, 1.0)]
+        return [_SoftmaxLoss.apply(scores, labels.clamp(0, scores.shape[1] - 1), keep, max(normalizer, 1.0))]
+
+
+class _SoftmaxLoss(torch.autograd.Function):
+    """Summed -log max(p(label), FLT_MIN) over the kept rows, / normalizer; backward (p - onehot) / normalizer.
+
+    The FLT_MIN clamp is in Caffe's forward only (softmax_loss_layer.cpp): its backward gives p - onehot
+    even where p(label) underflowed, while autograd through the clamp would give 0 there.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, scores: Tensor, labels: Tensor, keep: Tensor, normalizer: float) -> Tensor:
+        """The scalar loss from (M, C) scores, (M,) labels and the (M,) mask of non-ignored rows."""
+        prob = F.softmax(scores, dim=1)
+        picked = prob.gather(1, labels[:, None])[:, 0]
+        nll = -torch.log(torch.clamp(picked, min=torch.finfo(torch.float32).tiny))
+        ctx.save_for_backward(prob, labels, keep)
+        ctx.normalizer = normalizer
+        return (nll * keep).sum() / normalizer
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """d loss / d scores = (p - onehot(label)) * keep * grad / normalizer; nothing for the rest."""
+        prob, labels, keep = ctx.saved_tensors
+        diff = prob - F.one_hot(labels, prob.shape[1]).to(prob.dtype)
+        return diff * keep[:, None].to(diff.dtype) * (grad / ctx.normalizer), None, None, None
 
 
 @register

@@ -21,8 +21,8 @@ from mcnn.caffe.infer import LayerShapes, Shape, infer_layer, layer_type
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.fillers import fill
-from mcnn.engine.layers import Layer, make_layer
-from mcnn.errors import CaffeFormatError, ConfigError, McnnError, ShapeError, WeightsError
+from mcnn.engine.layers import Layer, cuda_precision, make_layer
+from mcnn.errors import ConfigError, McnnError, ShapeError, WeightsError
 
 PathLike = str | os.PathLike[str]
 
@@ -49,6 +49,8 @@ class _Entry:
     blobs: list[LearnableBlob] = field(default_factory=list)
     loss_weights: list[float] = field(default_factory=list)
     batch_axis: bool = True  # False for tops that reduce the batch (losses, accuracy): shapes are full shapes
+    propagate: list[bool] = field(default_factory=list)  # per bottom: whether gradients flow back to it
+    detach_params: bool = False  # frozen blobs (lr_mult 0) get no gradient from this layer
 
 
 class Net:
@@ -90,6 +92,10 @@ class Net:
             feed = layer_type(layer).feed
             entry = _Entry(param=layer, impl=impl, bottoms=bottoms, tops=list(layer.top),
                            batch_axis=inferred.batch_axis)
+            entry.propagate = self._propagate_down(layer)
+            # Caffe's Net::Init sets param_propagate_down false for lr_mult 0 (unless force_backward), so
+            # the layer computes no diff for such a blob; a Python layer's own backward writes diffs anyway.
+            entry.detach_params = not (self.param.force_backward or layer_type(layer).dynamic)
             if feed:
                 self.feeds.extend(layer.top)
             entry.blobs = self._make_blobs(layer, inferred.params, share_with, shared, gen, impl)
@@ -159,6 +165,24 @@ class Net:
             blobs.append(LearnableBlob(layer.name, i, tensor, spec.lr_mult, spec.decay_mult))
         return blobs
 
+    def _propagate_down(self, layer: pb.LayerParameter) -> list[bool]:
+        """``propagate_down`` per bottom (all True when not given); Caffe's count CHECK in net.cpp."""
+        flags = list(layer.propagate_down)
+        if flags and len(flags) != len(layer.bottom):
+            raise ConfigError(f"{self.source}: layer {layer.name!r}: propagate_down has {len(flags)} values for "
+                              f"{len(layer.bottom)} bottoms; give none or one per bottom")
+        return flags or [True] * len(layer.bottom)
+
+    @staticmethod
+    def _layer_inputs(entry: _Entry, blobs: Mapping[str, torch.Tensor]) -> tuple[list[torch.Tensor],
+                                                                                  list[torch.Tensor]]:
+        """The bottoms and learnable blobs handed to ``entry``'s forward, cut from autograd where Caffe
+        computes no diff: bottoms with ``propagate_down: false`` and blobs with ``lr_mult: 0``."""
+        bottoms = [blobs[b] if keep else blobs[b].detach() for b, keep in zip(entry.bottoms, entry.propagate,
+                                                                              strict=True)]
+        params = [b.tensor.detach() if entry.detach_params and b.lr_mult == 0 else b.tensor for b in entry.blobs]
+        return bottoms, params
+
     @staticmethod
     def _loss_weights(layer: pb.LayerParameter, impl: Layer | None) -> list[float]:
         weights = list(layer.loss_weight)
@@ -187,8 +211,11 @@ class Net:
         return None
 
     def to(self, device: str | torch.device) -> Net:
-        """Move the learnable blobs to ``device`` (shared tensors move once)."""
+        """Move the learnable blobs to ``device`` (shared tensors move once); on CUDA, float32 maths unless
+        :func:`mcnn.engine.layers.cuda_precision` allowed TF32."""
         self.device = torch.device(device)
+        if self.device.type == "cuda":
+            cuda_precision()
         with torch.no_grad():
             for blob in self.learnable():
                 blob.tensor.data = blob.tensor.data.to(self.device)
@@ -203,38 +230,20 @@ class Net:
                 for e in self.entries if e.blobs}
 
     def load_weights(self, model: pb.NetParameter | PathLike, source: str | None = None) -> list[str]:
-        """Copy blobs from a caffemodel into same-named layers (Caffe's CopyTrainedLayersFrom).
+        """Copy blobs from a caffemodel into same-named layers, as strictly as Caffe's CopyTrainedLayersFrom.
 
-        Returns the names of the model's layers that matched nothing (Caffe logs "Ignoring
-        source layer"). A count or shape mismatch raises :class:`WeightsError`.
+        A V0/V1 model file is upgraded on read. Returns the names of the model's layers the net lacks
+        (Caffe logs "Ignoring source layer" for each). :class:`WeightsError`, before anything is copied,
+        for: another blob count, a shape Caffe's ShapeEquals rejects, a value count that does not fit,
+        and a model none of whose layers is in the net (or that copies no blob into a net that has some).
         """
         if not isinstance(model, pb.NetParameter):
             source = source or os.fspath(model)
             model = cio.read_caffemodel(model)
-        source = source or "caffemodel"
-        ignored = []
+        copies, ignored = _planned_copies(self, model, source or "caffemodel")
         with torch.no_grad():
-            for layer in model.layer:
-                blobs = self.layer_blobs(layer.name)
-                if blobs is None or not len(layer.blobs):
-                    if len(layer.blobs):
-                        ignored.append(layer.name)
-                    continue
-                if len(layer.blobs) != len(blobs):
-                    raise WeightsError(f"{source}: layer {layer.name!r} has {len(layer.blobs)} blobs, "
-                                       f"the net expects {len(blobs)}")
-                for i, (src, dst) in enumerate(zip(layer.blobs, blobs, strict=True)):
-                    try:
-                        array = cio.blob_to_array(src, source=f"{source} layer {layer.name!r} blob {i}")
-                    except CaffeFormatError as exc:
-                        raise WeightsError(str(exc)) from None
-                    if array.size != dst.tensor.numel() or (
-                            array.ndim == dst.tensor.dim() and tuple(array.shape) != tuple(dst.tensor.shape)):
-                        raise WeightsError(
-                            f"{source}: cannot copy blob {i} of layer {layer.name!r}: shape "
-                            f"{tuple(array.shape)} in the file, {tuple(dst.tensor.shape)} in the net "
-                            "(rename the layer to learn it from scratch)")
-                    dst.tensor.copy_(torch.from_numpy(array.reshape(tuple(dst.tensor.shape))))
+            for tensor, array in copies:
+                tensor.copy_(torch.from_numpy(array))
         return ignored
 
     def to_caffemodel(self) -> pb.NetParameter:
@@ -266,7 +275,7 @@ class Net:
             blobs[name] = tensor.to(self.device, non_blocking=True)
         for entry in self.entries:
             if entry.impl is not None:
-                outs = entry.impl.forward([blobs[b] for b in entry.bottoms], [b.tensor for b in entry.blobs], train)
+                outs = entry.impl.forward(*self._layer_inputs(entry, blobs), train)
                 for top, value in zip(entry.tops, outs, strict=False):
                     blobs[top] = value
             if until is not None and entry.param.name == until:
@@ -298,6 +307,41 @@ class Net:
     def param_count(self) -> int:
         """The number of learnable values (shared blobs counted once)."""
         return sum(math.prod(b.tensor.shape) for b in self.learnable())
+
+
+def _planned_copies(net: Net, model: pb.NetParameter, source: str) -> tuple[list[tuple[torch.Tensor, np.ndarray]],
+                                                                          list[str]]:
+    """Every (net tensor, array from the model) copy :meth:`Net.load_weights` makes, checked first, and
+    the model's layers the net lacks. Caffe's rules: ``src/caffe/net.cpp`` CopyTrainedLayersFrom and
+    ``src/caffe/blob.cpp`` ShapeEquals / FromProto."""
+    copies, ignored, matched = [], [], []
+    for layer in model.layer:
+        blobs = net.layer_blobs(layer.name)
+        if blobs is None:
+            ignored.append(layer.name)
+            continue
+        matched.append(layer.name)
+        if len(layer.blobs) != len(blobs):
+            raise WeightsError(f"{source}: layer {layer.name!r} has {len(layer.blobs)} blobs, the net expects "
+                               f"{len(blobs)}")
+        for i, (src, dst) in enumerate(zip(layer.blobs, blobs, strict=True)):
+            shape = tuple(dst.tensor.shape)
+            if not cio.blob_fits(src, shape):
+                theirs = cio.blob_shape(src) if cio.has_legacy_shape(src) else tuple(src.shape.dim)
+                raise WeightsError(f"{source}: cannot copy blob {i} of layer {layer.name!r}: shape {theirs} in the "
+                                   f"file, {shape} in the net (rename the layer to learn it from scratch)")
+            values = cio.blob_values(src)
+            if values.size != dst.tensor.numel():
+                raise WeightsError(f"{source}: layer {layer.name!r} blob {i} holds {values.size} values, its shape "
+                                   f"{shape} needs {dst.tensor.numel()}")
+            copies.append((dst.tensor, values.reshape(shape)))
+    if not matched:
+        raise WeightsError(f"{source}: none of its {len(model.layer)} layers is a layer of the net (an empty "
+                           "model, or one of another net); no weights loaded")
+    if not copies and net.learnable():
+        raise WeightsError(f"{source}: copied no weights: the layers it shares with the net "
+                           f"({', '.join(matched)}) hold no blobs")
+    return copies, ignored
 
 
 def load_net(prototxt: PathLike, weights: PathLike | Sequence[PathLike] | None = None, phase: int = pb.TEST,

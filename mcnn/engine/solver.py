@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -45,12 +45,15 @@ class SolverNets:
 
     ``source`` is the train net's file (or the solver field holding it); ``base`` is the folder that
     relative paths in the nets (LMDB sources, mean files) are looked up in after the working directory.
+    ``train_state`` and ``test_states`` (one per test net) are the NetStates that select their layers.
     """
 
     train: pb.NetParameter
     tests: list[pb.NetParameter]
     source: str
     base: Path
+    train_state: pb.NetState = field(default_factory=lambda: pb.NetState(phase=pb.TRAIN))
+    test_states: list[pb.NetState] = field(default_factory=list)
 
 
 def _resolve(path: str, base: Path, what: str) -> Path:
@@ -79,24 +82,77 @@ def _train_net(param: pb.SolverParameter, base: Path) -> tuple[pb.NetParameter, 
     raise ConfigError("the solver names no net (net, net_param, train_net or train_net_param)")
 
 
-def solver_nets(param: pb.SolverParameter, base: Path) -> SolverNets:
+def merged_state(phase: int, net: pb.NetParameter, *overrides: pb.NetState) -> pb.NetState:
+    """The NetState a solver gives a net: ``phase``, then the net's own ``state``, then ``overrides``.
+
+    Protobuf merging as in Caffe's Solver::InitTrainNet/InitTestNets (src/caffe/solver.cpp): a field set
+    in a later message wins (phase, level), stages accumulate.
+    """
+    state = pb.NetState(phase=phase)
+    state.MergeFrom(net.state)
+    for extra in overrides:
+        state.MergeFrom(extra)
+    return state
+
+
+def flag_state(level: int | None, stages: Sequence[str]) -> pb.NetState:
+    """What ``caffe train -level/-stage`` add to the solver's ``train_state`` (tools/caffe.cpp).
+
+    Caffe's train sets the level unconditionally (its flag defaults to 0), so under ``caffe train``
+    the net's and the solver's own levels give way; ``None`` leaves them (pycaffe's solvers).
+    """
+    state = pb.NetState(stage=list(stages))
+    state.ClearField("phase")
+    if level is not None:
+        state.level = level
+    return state
+
+
+def solver_nets(param: pb.SolverParameter, base: Path, level: int | None = None,
+                stages: Sequence[str] = ()) -> SolverNets:
     """Resolve the solver's nets as Caffe's Solver::InitTrainNet/InitTestNets (src/caffe/solver.cpp).
 
     File names are tried relative to the working directory, then to ``base`` (the solver's folder).
-    Without test nets, each ``test_iter`` tests the train net (in the TEST phase).
+    Test nets are the ``test_net_param`` messages, then the ``test_net`` files, then, for the
+    ``test_iter`` values left over, the generic ``net``/``net_param`` (tested in the TEST phase);
+    a solver with ``train_net`` needs one test net per ``test_iter``. ``level``/``stages`` are
+    the ``caffe train -level/-stage`` flags (:func:`flag_state`).
     """
     train, source = _train_net(param, base)
     net_base = Path(source).resolve().parent if Path(source).exists() else base
     tests: list[pb.NetParameter] = list(param.test_net_param)
     tests += [cio.read_net(_resolve(t, base, "test_net")) for t in param.test_net]
-    if not tests and len(param.test_iter):
-        tests = [train] * len(param.test_iter)
+    generic = param.HasField("net_param") or bool(param.net)
+    if generic and len(param.test_iter) >= len(tests):
+        tests += [train] * (len(param.test_iter) - len(tests))
     if len(tests) != len(param.test_iter):
+        where = "" if generic else " (test_iter values beyond the test nets only test a generic net or net_param)"
         raise ConfigError(f"the solver has {len(tests)} test nets and {len(param.test_iter)} test_iter values; "
-                          "give one test_iter per test net")
+                          f"give one test_iter per test net{where}")
+    if len(param.test_state) not in (0, len(tests)):
+        raise ConfigError(f"the solver has {len(param.test_state)} test_state messages for {len(tests)} test nets; "
+                          "give none or one per test net")
     if tests and param.test_interval <= 0:
         raise ConfigError("test_interval must be positive when test_iter is given")
-    return SolverNets(train, tests, source, net_base)
+    train_state = merged_state(pb.TRAIN, train, param.train_state, flag_state(level, stages))
+    test_states = [merged_state(pb.TEST, net, *param.test_state[i:i + 1]) for i, net in enumerate(tests)]
+    return SolverNets(train, tests, source, net_base, train_state, test_states)
+
+
+def fine_tune_models(param: pb.SolverParameter, flag_weights: Sequence[str], snapshot: str | None,
+                     base: Path) -> list[str]:
+    """The caffemodels a run starts from, as ``caffe train`` chooses them (tools/caffe.cpp, solver.cpp).
+
+    ``-snapshot`` clears the solver's ``weights``; ``-weights`` replaces them; otherwise each
+    ``weights`` entry (a comma list, names trimmed) is used, looked up in the working directory and
+    then in ``base`` (the solver's folder).
+    """
+    if snapshot:
+        return []
+    if flag_weights:
+        return list(flag_weights)
+    names = [name.strip() for entry in param.weights for name in entry.split(",") if name.strip()]
+    return [str(_resolve(name, base, "solver weights")) for name in names]
 
 
 def learning_rate(param: pb.SolverParameter, iteration: int, current_step: int = 0) -> tuple[float, int]:
@@ -141,6 +197,10 @@ class Updater:
                                             for _ in range(sets) for b in self.blobs]
         if param.regularization_type not in ("L1", "L2"):
             raise ConfigError(f"regularization_type {param.regularization_type!r}: use L1 or L2")
+        if self.type in ("AdaGrad", "RMSProp") and param.momentum != 0:
+            # the constructors' CHECK_EQ(0, momentum) in include/caffe/sgd_solvers.hpp
+            raise ConfigError(f"momentum {param.momentum:g} cannot be used with {self.type} (Caffe refuses it); "
+                              "remove momentum from the solver")
 
     @torch.no_grad()
     def clip_gradients(self) -> float:

@@ -20,12 +20,9 @@ Snapshots are written and read by :mod:`mcnn.engine.snapshots`, signals are hand
 from __future__ import annotations
 
 import collections
-import errno
 import os
-import shutil
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,41 +32,15 @@ from mcnn.caffe import io as cio
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine import distributed, snapshots
-from mcnn.engine.data import DataFeed, batches
-from mcnn.engine.glog import GlogWriter
+from mcnn.engine.dashboard import TrainObserver
+from mcnn.engine.data import DataFeed, batches, feed_mismatch
+from mcnn.engine.glog import GlogWriter, log_outputs
+from mcnn.engine.layers import cuda_precision
 from mcnn.engine.net import Net
 from mcnn.engine.signals import SignalRequests
-from mcnn.engine.solver import Updater, learning_rate, solver_nets, solver_type
+from mcnn.engine.solver import Updater, fine_tune_models, learning_rate, solver_nets, solver_type
+from mcnn.engine.train_options import TrainOptions, TrainResult, make_forward
 from mcnn.errors import ConfigError, ShapeError, TrainingError
-
-
-@dataclass
-class TrainOptions:
-    """How to run a solver (the ``caffe train`` flags and the engine's own)."""
-
-    weights: list[str] = field(default_factory=list)
-    snapshot: str | None = None
-    iterations: int | None = None
-    device: str = "cpu"
-    workers: int = 0
-    sigint_effect: str = "stop"
-    sighup_effect: str = "snapshot"
-    progress: bool = False
-    channels_last: bool = False
-    bf16: bool = False
-    compile: bool = False
-    rank: int = 0
-    world: int = 1
-
-
-@dataclass
-class TrainResult:
-    """What a finished (or stopped) run left behind."""
-
-    iterations: int
-    snapshots: list[Path]
-    stopped_early: bool
-    last_test: dict[str, float]
 
 
 class Trainer:
@@ -108,28 +79,27 @@ class Trainer:
             raise ConfigError("solver max_iter must be positive")
         self.seed = p.random_seed if p.random_seed >= 0 else int(time.time() * 1000) % (2**31)
         self.device = torch.device(self.options.device)
+        cuda_precision(self.options.tf32)
         generator = torch.Generator().manual_seed(self.seed)
-        nets = solver_nets(p, self.base)
+        nets = solver_nets(p, self.base, self.options.level, self.options.stages)
         self.net_source, self.net_base = nets.source, nets.base
-        train_param, test_params = nets.train, nets.tests
-        self.train_feeds = self._feeds(train_param, pb.TRAIN)
-        self.net = Net(train_param, pb.TRAIN, data_shapes=self._shapes(self.train_feeds), generator=generator,
-                       device=self.device, source=self.net_source)
+        train_param, test_params, state = nets.train, nets.tests, nets.train_state
+        self.train_feeds = self._feeds(train_param, pb.TRAIN, state)
+        self.net = Net(train_param, state.phase, data_shapes=self._shapes(self.train_feeds), generator=generator,
+                       device=self.device, source=self.net_source, level=state.level, stages=state.stage)
         self.test_nets: list[Net] = []
         self.test_feeds: list[list[DataFeed]] = []
-        for i, test_param in enumerate(test_params):
-            feeds = self._feeds(test_param, pb.TEST)
+        for i, (test_param, state) in enumerate(zip(test_params, nets.test_states, strict=True)):
+            feeds = self._feeds(test_param, pb.TEST, state)
             self.test_feeds.append(feeds)
             try:
-                self.test_nets.append(Net(test_param, pb.TEST, data_shapes=self._shapes(feeds), share_with=self.net,
-                                          generator=generator, device=self.device,
-                                          source=f"{self.net_source} (test {i})"))
+                self.test_nets.append(Net(test_param, state.phase, data_shapes=self._shapes(feeds), share_with=self.net,
+                                          generator=generator, device=self.device, level=state.level,
+                                          stages=state.stage, source=f"{self.net_source} (test {i})"))
             except ShapeError as e:
-                raise _feed_mismatch(self.train_feeds, feeds) or e from None
-        for path in self.options.weights:
-            ignored = self.net.load_weights(path)
-            note = f"; ignored source layers {', '.join(ignored)}" if ignored else ""
-            self.log(f"Copied weights from {path}{note}", "net.cpp:744")
+                raise feed_mismatch(self.train_feeds, feeds) or e from None
+        models = fine_tune_models(p, self.options.weights, self.options.snapshot, self.base)
+        snapshots.load_fine_tune_weights([self.net, *self.test_nets], models, self.log)
         self.updater = Updater(p, self.net.learnable())
         self.iter = 0
         self.current_step = 0
@@ -137,24 +107,27 @@ class Trainer:
         self.losses: collections.deque[float] = collections.deque(maxlen=max(1, p.average_loss))
         self.snapshots: list[Path] = []
         self.last_test: dict[str, float] = {}
+        self.observer: TrainObserver | None = None
         self._tick = (time.time(), 0)  # (wall time, iteration) of the last display line
-        self._forward = self._make_forward()
+        self._forward = make_forward(self.options, self.device)
         if self.root and (p.snapshot or p.snapshot_after_train):
-            self._check_snapshot_room()
+            snapshots.check_snapshot_room(self.snapshot_paths(0)[0].parent, self.net, self.updater)
         if self.options.world > 1:
             # Every process starts from the root's weights, as Caffe broadcasts the root solver's net.
             distributed.broadcast_weights(self.net.learnable())
 
     # -- construction ------------------------------------------------------------------
 
-    def _feeds(self, net: pb.NetParameter, phase: int) -> list[DataFeed]:
-        """One DataFeed per Data layer of ``net`` in ``phase``; training takes this process's share."""
+    def _feeds(self, net: pb.NetParameter, phase: int, state: pb.NetState) -> list[DataFeed]:
+        """One DataFeed per Data layer of ``net`` in ``state``; training (``phase`` TRAIN) takes this rank's share."""
         feeds = []
-        for layer in filter_net(net, phase).layer:
+        for layer in filter_net(net, state.phase, state.level, state.stage).layer:
             if layer.type == "Data":
                 world = self.options.world if phase == pb.TRAIN else 1
                 rank = self.options.rank if phase == pb.TRAIN else 0
                 feeds.append(DataFeed(layer, phase, self.seed, rank=rank, world=world, base_dir=self.net_base))
+                for severity, where, message in feeds[-1].notes:
+                    self.log(message, where, severity)
             elif layer.type == "Input" and not self.external_inputs:
                 raise ConfigError(f"layer {layer.name!r}: an Input layer has no data to train on; "
                                   "train the train_val net (with Data layers), not the deploy net")
@@ -166,21 +139,6 @@ class Trainer:
     @staticmethod
     def _shapes(feeds: list[DataFeed]) -> dict[str, tuple[int, ...]]:
         return {feed.tops[0]: feed.image_shape for feed in feeds}
-
-    def _make_forward(self) -> Callable[[Net, dict[str, torch.Tensor], bool], dict[str, torch.Tensor]]:
-        def forward(net: Net, feeds: dict[str, torch.Tensor], train: bool) -> dict[str, torch.Tensor]:
-            if self.options.channels_last:
-                feeds = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
-                         for k, v in feeds.items()}
-            if self.options.bf16 and self.device.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    blobs = net.forward(feeds, train)
-                return {k: v.float() if v.is_floating_point() else v for k, v in blobs.items()}
-            return net.forward(feeds, train)
-
-        if self.options.compile:
-            return torch.compile(forward, dynamic=False)
-        return forward
 
     # -- hooks (see the class docstring) -------------------------------------------------
 
@@ -202,10 +160,19 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------
 
     def _seed_iteration(self, iteration: int, sub: int) -> None:
-        torch.manual_seed((self.seed * 1_000_003 + iteration * 101 + sub) % (2**63))
+        seed = distributed.rank_seed(self.seed, self.options.rank)  # dropout masks differ between processes
+        torch.manual_seed((seed * 1_000_003 + iteration * 101 + sub) % (2**63))
 
     def solve(self) -> TrainResult:
         """Run from the current iteration (or the resume snapshot) to ``max_iter``."""
+        self.observer = self.options.observer() if self.options.observer is not None and self.root else None
+        try:
+            return self._solve()
+        finally:
+            if self.observer is not None:
+                self.observer.close()
+
+    def _solve(self) -> TrainResult:
         p = self.param
         self.log(f"Solving {self.net.name}", "solver.cpp:289")
         self.log(f"Learning Rate Policy: {p.lr_policy}", "solver.cpp:290")
@@ -272,6 +239,10 @@ class Trainer:
             rate, self.current_step = learning_rate(p, self.iter, self.current_step)
             if displayed:
                 self.log(f"Iteration {self.iter}, lr = {rate:.6g}", "sgd_solver.cpp:138")
+                if self.observer is not None:
+                    self.observer.train(self.iter, self.losses[-1], self._smoothed(), rate,
+                                        {k: blobs[k] for k in self.net.outputs},
+                                        {f.tops[0]: blobs[f.tops[0]] for f in self.train_feeds})
             self.updater.apply(rate, self.iter)
             self.iter += 1
             if bar is not None:
@@ -334,14 +305,8 @@ class Trainer:
         return sum(self.losses) / len(self.losses) if self.losses else float("nan")
 
     def _log_outputs(self, kind: str, net: Net, values: dict[str, torch.Tensor]) -> None:
-        weights = net.output_weights()
-        index = 0
-        for name in net.outputs:
-            for v in values[name].float().reshape(-1).tolist():
-                weight = weights.get(name, 0.0)
-                extra = f" (* {weight:.6g} = {weight * v:.6g} loss)" if weight else ""
-                self.log(f"    {kind} net output #{index}: {name} = {v:.6g}{extra}", "solver.cpp:259")
-                index += 1
+        log_outputs(self.log, kind, {n: values[n].float().reshape(-1).tolist() for n in net.outputs},
+                    net.output_weights())
 
     @torch.no_grad()
     def test_all(self) -> dict[str, float]:
@@ -367,6 +332,8 @@ class Trainer:
                 loss = sum(float(means[n].sum()) * w for n, w in net.output_weights().items() if w)
                 self.log(f"Test loss: {loss:.6g}", "solver.cpp:410")
             self._log_outputs("Test", net, means)
+            if self.observer is not None:
+                self.observer.test(self.iter, i, means)
             for name, value in means.items():
                 if value.numel() == 1:
                     results[name if i == 0 else f"{name}#{i}"] = float(value)
@@ -389,23 +356,6 @@ class Trainer:
         """Caffe's names: ``<prefix>_iter_<N>.caffemodel`` and ``.solverstate`` (N: the current iteration)."""
         return snapshots.snapshot_paths(self.param, self.iter if iteration is None else iteration, self.solver_file)
 
-    def _check_snapshot_room(self) -> None:
-        """OSError (ENOSPC) before the first iteration when the snapshot folder cannot hold one snapshot pair.
-
-        A pair is the float32 weights (caffemodel) plus the solver history (solverstate), with 5 % and
-        1 MB for the protobuf framing; the check is against the free space now, so a disk filled during
-        training still fails at that snapshot (the previous pair is kept).
-        """
-        folder = self.snapshot_paths(0)[0].parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        values = sum(b.tensor.numel() for b in self.net.learnable()) + sum(h.numel() for h in self.updater.history)
-        needed = int(4 * values * 1.05) + (1 << 20)
-        free = shutil.disk_usage(folder).free
-        if free < needed:
-            raise OSError(errno.ENOSPC, f"one snapshot (caffemodel + solverstate) needs about {needed / 1e6:.1f} MB, "
-                          f"{free / 1e6:.1f} MB are free", str(folder))
-
     def snapshot(self) -> tuple[Path, Path] | None:
         """Write the weights and the solver state (root process only)."""
         if not self.root:
@@ -418,20 +368,3 @@ class Trainer:
     def restore(self, path: str | os.PathLike[str]) -> None:
         """Resume from a ``.solverstate`` (and the caffemodel it names)."""
         self.iter, self.current_step = snapshots.restore_snapshot(path, self.net, self.updater, self.log)
-
-
-def _feed_mismatch(train: list[DataFeed], test: list[DataFeed]) -> ShapeError | None:
-    """The error naming the TEST data layer whose inputs differ in shape from the TRAIN layer's, if any.
-
-    The test nets share the train net's weights, so a record shape that changes a weight's shape fails
-    first at that weight's layer (e.g. fc1); naming the two LMDBs says where the difference comes from.
-    """
-    by_top = {feed.tops[0]: feed for feed in train}
-    for feed in test:
-        other = by_top.get(feed.tops[0])
-        if other is not None and tuple(other.image_shape) != tuple(feed.image_shape):
-            ours, theirs = ("x".join(str(int(n)) for n in f.image_shape) for f in (feed, other))
-            return ShapeError(f"TEST layer {feed.name!r} gives {ours} inputs from {feed.records.path}, the TRAIN "
-                              f"layer {other.name!r} gives {theirs} from {other.records.path}; the test net shares "
-                              "the train net's weights, so both need inputs of one shape")
-    return None

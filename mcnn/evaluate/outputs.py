@@ -1,5 +1,8 @@
 """Writing an evaluation: predictions CSV, metrics JSON, confusion matrix CSV and figure.
 
+With example fields (:class:`mcnn.evaluate.fieldview.Examples`) the confusion figures show one
+field per class below the matrix, and the pictures are kept in ``examples.npz``.
+
 Shared by ``tools/evaluate.py`` (one test set) and the reproduction runner (every split).
 """
 
@@ -14,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mcnn.evaluate.aggregate import MOA, aggregate_treatments
+from mcnn.evaluate.fieldview import Examples, write_examples
 from mcnn.evaluate.metrics import accuracy, confusion_matrix, per_class_accuracy
 from mcnn.evaluate.moa import MoaResult, classify_treatments
 from mcnn.evaluate.plots import confusion_figure
@@ -78,8 +82,14 @@ def moa_result(rows: Sequence[Mapping[str, object]], classes: Sequence[str], sou
     return classify_treatments(treatments, classes)
 
 
-def write_moa(out_dir: Path, result: MoaResult) -> dict[str, object]:
-    """``moa_treatments.csv``, ``moa_confusion.csv``/``.png``; returns the summary for metrics.json."""
+def example_pictures(examples: Examples | None, classes: Sequence[str]) -> list[np.ndarray | None] | None:
+    """The pictures of ``examples`` when they are of exactly ``classes`` (else None: no pictures)."""
+    return examples.images if examples is not None and examples.classes == list(classes) else None
+
+
+def write_moa(out_dir: Path, result: MoaResult, examples: Examples | None = None) -> dict[str, object]:
+    """``moa_treatments.csv``, ``moa_confusion.csv``/``.png`` (with ``examples`` of the MoA classes below the
+    matrix); returns the summary for metrics.json."""
     rows = [{"compound": t.compound, "concentration": t.concentration, "moa": t.moa, "predicted_moa": guess,
              "correct": t.moa == guess, "wells": t.wells, "fields": t.fields,
              **{f"prob_{c}": float(v) for c, v in zip(result.classes, t.vector, strict=True)}}
@@ -88,7 +98,8 @@ def write_moa(out_dir: Path, result: MoaResult) -> dict[str, object]:
                *[f"prob_{c}" for c in result.classes]]
     write_table(out_dir / "moa_treatments.csv", rows, columns)
     write_confusion(out_dir / "moa_confusion.csv", result.confusion, result.classes)
-    save_figure(confusion_figure(result.confusion, result.classes, "MoA per treatment"), out_dir / "moa_confusion.png")
+    save_figure(confusion_figure(result.confusion, result.classes, "MoA per treatment",
+                                 example_pictures(examples, result.classes)), out_dir / "moa_confusion.png")
     return {"treatments": len(result.predictions), "treatment_accuracy": _nan_to_none(result.treatment_accuracy),
             "per_moa_accuracy": {k: _nan_to_none(v) for k, v in result.per_moa.items()},
             "table1_median": _nan_to_none(result.table1.median), "table1_sd": _nan_to_none(result.table1.sd),
@@ -96,19 +107,25 @@ def write_moa(out_dir: Path, result: MoaResult) -> dict[str, object]:
 
 
 def write_evaluation(out_dir: PathLike, rows: Sequence[Mapping[str, object]], columns: Sequence[str],
-                     classes: Sequence[str], title: str = "", extra: Mapping[str, object] | None = None
-                     ) -> dict[str, object]:
-    """Write predictions.csv, metrics.json and the confusion matrix (CSV and PNG) into ``out_dir``."""
+                     classes: Sequence[str], title: str = "", extra: Mapping[str, object] | None = None,
+                     examples: Examples | None = None) -> dict[str, object]:
+    """Write predictions.csv, metrics.json and the confusion matrix (CSV and PNG) into ``out_dir``.
+
+    ``examples`` (one field per class, :func:`mcnn.evaluate.fieldview.class_examples`) are drawn below
+    the matrices and written to ``examples.npz``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "predictions.csv", rows, columns)
     metrics = image_metrics(rows, classes)
     cm = np.asarray(metrics["confusion"], dtype=np.int64)
     write_confusion(out / "confusion.csv", cm, classes)
-    save_figure(confusion_figure(cm, classes, title), out / "confusion.png")
+    if examples is not None:
+        write_examples(out / "examples.npz", examples)
+    save_figure(confusion_figure(cm, classes, title, example_pictures(examples, classes)), out / "confusion.png")
     moa = moa_result(rows, classes, str(out / "predictions.csv"))
     if moa is not None:
-        metrics["moa"] = write_moa(out, moa)
+        metrics["moa"] = write_moa(out, moa, examples)
     if extra:
         metrics.update(extra)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")

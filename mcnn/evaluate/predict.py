@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from mcnn.caffe import io as cio
-from mcnn.caffe.netstate import filter_net
+from mcnn.caffe.modelcard import ModelCard, card_path, read_card
+from mcnn.caffe.modelcard_build import data_layer_transform, find_labels
 from mcnn.caffe.proto import caffe_pb2 as pb
-from mcnn.caffe.transform import LmdbRecords, Transformer, data_transform
+from mcnn.caffe.transform import LmdbRecords, Transformer
 from mcnn.errors import ConfigError, LabelError, TableError
 from mcnn.tables import Table
 
@@ -39,11 +40,7 @@ def default_train_val(deploy: PathLike) -> Path | None:
 
 def test_transform(train_val: PathLike) -> pb.TransformationParameter:
     """The TEST-phase Data layer's transform_param of a train_val net (deprecated DataParameter copies included)."""
-    net = filter_net(cio.read_net(train_val), pb.TEST)
-    for layer in net.layer:
-        if layer.type == "Data":
-            return data_transform(layer)
-    raise ConfigError(f"{train_val}: no TEST-phase Data layer to take the preprocessing from")
+    return data_layer_transform(cio.read_net(train_val), str(train_val))[0]
 
 
 def deploy_blobs(deploy: PathLike) -> tuple[str, str, str]:
@@ -56,7 +53,9 @@ def deploy_blobs(deploy: PathLike) -> tuple[str, str, str]:
     net = cio.read_net(deploy)
     inputs = [t for layer in net.layer if layer.type == "Input" for t in layer.top] or list(net.input)
     if not inputs:
-        raise ConfigError(f"{deploy}: not a deploy net (no Input layer)")
+        data = " (it has Data layers: a train_val net; give the *_deploy.prototxt)" if any(
+            layer.type == "Data" for layer in net.layer) else ""
+        raise ConfigError(f"{deploy}: not a deploy net (no Input layer){data}")
     softmax = [layer for layer in net.layer if layer.type == "Softmax"]
     if not softmax:
         raise ConfigError(f"{deploy}: no Softmax layer to read probabilities from")
@@ -173,16 +172,9 @@ def read_labels(path: PathLike) -> list[str]:
         names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such labels file") from None
+    if not any(names):
+        raise ConfigError(f"{path}: no class names (expected one name per line, line i naming class i)")
     return [n for n in names if n]
-
-
-def find_labels(lmdb: PathLike) -> Path | None:
-    """A labels.txt in the LMDB's folder or up to three folders above (a prepared dataset's layout)."""
-    folder = Path(lmdb).resolve()
-    for parent in [folder, *folder.parents[:3]]:
-        if (parent / "labels.txt").is_file():
-            return parent / "labels.txt"
-    return None
 
 
 def prediction_rows(predictions: Predictions, classes: Sequence[str],
@@ -214,21 +206,60 @@ def prediction_rows(predictions: Predictions, classes: Sequence[str],
 
 
 def model_inputs(model: PathLike, lmdb: PathLike, labels: PathLike | None = None,
-                 train_val: PathLike | None = None) -> tuple[pb.TransformationParameter, list[str]]:
+                 train_val: PathLike | None = None, weights: PathLike | None = None
+                 ) -> tuple[pb.TransformationParameter, list[str]]:
     """(TEST transform, class names) for predicting ``lmdb`` with the deploy net ``model``.
 
-    The preprocessing comes from ``train_val`` (default: the ``*_train_val.prototxt`` next to the
-    deploy net), the class names from ``labels`` (default: a labels.txt next to or above the LMDB).
+    The preprocessing comes from ``train_val``, else from the model card beside ``weights``
+    (:mod:`mcnn.caffe.modelcard`), else from the ``*_train_val.prototxt`` next to the deploy net;
+    the class names from ``labels``, else from the card, else from a labels.txt next to or above
+    the LMDB. ``labels``/``train_val`` given beside a card must agree with it (the same number of
+    classes, the same crop): ConfigError naming both otherwise.
     """
-    train_val = train_val or default_train_val(model)
-    if train_val is None:
-        raise ConfigError(f"{model}: no train_val prototxt next to it to take the preprocessing from; "
-                          "give --train-val")
-    transform = test_transform(train_val)
-    labels_path = labels or find_labels(lmdb)
-    if labels_path is None:
-        raise ConfigError(f"no labels.txt next to or above {lmdb}; give --labels")
-    return transform, read_labels(labels_path)
+    deploy_blobs(model)  # the deploy net itself first: missing, unparsable or a train_val net
+    card = read_card(weights) if weights is not None else None
+    where = str(card_path(weights)) if weights is not None else ""
+    return _model_transform(model, train_val, card, where), _model_classes(lmdb, labels, card, where)
+
+
+def _model_transform(model: PathLike, train_val: PathLike | None, card: ModelCard | None,
+                     where: str) -> pb.TransformationParameter:
+    """See :func:`model_inputs`: ``--train-val``, the card ``where``, the train_val beside the deploy net."""
+    if train_val is not None:
+        transform = test_transform(train_val)
+        if card is not None and card.transform(where).crop_size != transform.crop_size:
+            raise ConfigError(f"--train-val {train_val}: crop_size {transform.crop_size}, but the model card {where} "
+                              f"says the model was trained on crop_size {card.transform(where).crop_size} (input "
+                              f"{'x'.join(map(str, card.preprocessing.input_shape))}); "
+                              "drop --train-val or give the net it was trained with")
+        return transform
+    if card is not None:
+        return card.transform(where)
+    found = default_train_val(model)
+    if found is None:
+        raise ConfigError(f"{model}: no train_val prototxt next to it and no model card beside the weights to take "
+                          "the preprocessing from; give --train-val")
+    return test_transform(found)
+
+
+def _model_classes(lmdb: PathLike, labels: PathLike | None, card: ModelCard | None, where: str) -> list[str]:
+    """See :func:`model_inputs`: ``--labels``, the card ``where``, a labels.txt near the LMDB."""
+    if labels is not None:
+        names = read_labels(labels)
+        if card is not None:
+            trained = card.classes or []
+            count = len(trained) if card.classes is not None else card.architecture.num_classes
+            if len(names) != count:
+                named = f" ({', '.join(trained)})" if trained else ""
+                raise ConfigError(f"--labels {labels}: {len(names)} classes, but the model card {where} names "
+                                  f"{count}{named}; drop --labels or give the model's labels")
+        return names
+    if card is not None and card.classes is not None:
+        return list(card.classes)
+    found = find_labels(lmdb)
+    if found is None:
+        raise ConfigError(f"no labels.txt next to or above {lmdb} and no class names in a model card; give --labels")
+    return read_labels(found)
 
 
 def make_backend(model: PathLike, weights: PathLike, engine: str = "torch", gpu: int | None = None) -> Backend:
@@ -256,15 +287,15 @@ def run_model(model: PathLike, weights: PathLike, lmdb: PathLike, *, index: Path
               progress: bool = False) -> ModelRun:
     """Predict every record of ``lmdb`` with a deploy net and join the index metadata.
 
-    The preprocessing comes from ``train_val`` (default: the ``*_train_val.prototxt`` next to
-    the deploy net), the class names from ``labels`` (default: a labels.txt next to or above
-    the LMDB). ``engine`` is ``torch`` (the engine) or ``caffe`` (pycaffe).
+    The preprocessing and class names come from ``train_val`` and ``labels``, else from the model
+    card beside ``weights``, else from the files around the deploy net and LMDB (:func:`model_inputs`).
+    ``engine`` is ``torch`` (the engine) or ``caffe`` (pycaffe).
     """
     from mcnn.tables import read_table
 
     if batch_size < 1:
         raise ConfigError(f"--batch {batch_size}: need at least 1 image per forward pass")
-    transform, classes = model_inputs(model, lmdb, labels, train_val)
+    transform, classes = model_inputs(model, lmdb, labels, train_val, weights)
     _, prob_blob, feature_blob = deploy_blobs(model)
     backend = make_backend(model, weights, engine, gpu)
     table = read_table(index) if index is not None else None

@@ -4,11 +4,12 @@ The records are read in key order, ``chunk`` at a time, preprocessed as the net'
 would (:mod:`mcnn.evaluate.predict`), and run once per batch for both the probability blob and
 the feature blob (the input of the final InnerProduct). Each finished chunk is written atomically
 as ``OUT/.parts/part-00000.parquet``; a run that is killed resumes from the parts it finished,
-but only when ``OUT/.parts/manifest.json`` (weights, deploy net, LMDB, index and labels by path,
-size and modification time; engine, chunk and batch size) matches the new run; otherwise it starts
-over. At the end the parts are joined into ``OUT/fields.parquet`` (one row group per part) and
-``OUT/predictions.csv`` (the same rows without the features; docs/formats.md), ``OUT/prediction.json``
-records what was done and ``.parts`` is removed. A later run with the same manifest returns at once.
+but only when ``OUT/.parts/manifest.json`` (weights, deploy net, LMDB and index by path, size and
+modification time; the class names and the TEST preprocessing; engine, chunk and batch size)
+matches the new run; otherwise it starts over. At the end the parts are joined into
+``OUT/fields.parquet`` (one row group per part) and ``OUT/predictions.csv`` (the same rows without
+the features; docs/formats.md), ``OUT/prediction.json`` records what was done and ``.parts`` is
+removed. A later run with the same manifest returns at once.
 
 Memory is bounded by one chunk: records, index rows and features are never all held at once.
 Column names and types: :mod:`mcnn.evaluate.profiles`.
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from google.protobuf import text_format
 
 from mcnn.caffe import io as cio
 from mcnn.caffe.proto import caffe_pb2 as pb
@@ -74,11 +76,12 @@ def _stat(path: PathLike | None) -> dict[str, object] | None:
 
 
 def _manifest(deploy: PathLike, weights: PathLike, lmdb: PathLike, index: PathLike | None, classes: Sequence[str],
-              records: int, engine: str, chunk: int, batch_size: int) -> dict[str, object]:
+              records: int, engine: str, chunk: int, batch_size: int,
+              transform: pb.TransformationParameter) -> dict[str, object]:
     """What the parts depend on; a run resumes only from parts of an identical manifest."""
     return {"weights": _stat(weights), "deploy": _stat(deploy), "lmdb": _stat(Path(lmdb) / "data.mdb"),
             "index": _stat(index), "classes": list(classes), "records": records, "engine": engine,
-            "chunk": chunk, "batch_size": batch_size}
+            "chunk": chunk, "batch_size": batch_size, "transform": text_format.MessageToString(transform)}
 
 
 def _read_json(path: Path) -> dict[str, object] | None:
@@ -295,7 +298,8 @@ def predict_screen(deploy: PathLike, weights: PathLike, lmdb: PathLike, index: P
     """Predict every record of ``lmdb`` with the deploy net and write fields.parquet and predictions.csv.
 
     ``index`` is the LMDB's index CSV (rows in key order, as data_prep writes it; None: key, label
-    and class name only); ``labels``/``train_val`` default as in :func:`mcnn.evaluate.predict.run_model`.
+    and class name only); ``labels``/``train_val`` default as in :func:`mcnn.evaluate.predict.model_inputs`
+    (the model card beside ``weights`` first, when there is one).
     ``chunk`` records go into each resumable part (see the module docstring); ``progress`` shows
     a bar on stderr. Every input is checked before the net runs.
     """
@@ -303,7 +307,7 @@ def predict_screen(deploy: PathLike, weights: PathLike, lmdb: PathLike, index: P
         raise ConfigError(f"batch size and chunk must be at least 1, got {batch_size} and {chunk}")
     if engine not in ("torch", "caffe"):
         raise ConfigError(f"--engine must be torch or caffe, got {engine!r}")
-    transform, classes = model_inputs(deploy, lmdb, labels, train_val)
+    transform, classes = model_inputs(deploy, lmdb, labels, train_val, weights)
     _, prob_blob, feature_blob = deploy_blobs(deploy)
     expected = _class_count(deploy, prob_blob)
     if expected is not None and expected != len(classes):
@@ -311,7 +315,7 @@ def predict_screen(deploy: PathLike, weights: PathLike, lmdb: PathLike, index: P
     records = LmdbRecords(lmdb)
     columns, rows = _rows_of(index, records, classes)
     out = Path(out_dir)
-    manifest = _manifest(deploy, weights, lmdb, index, classes, len(records), engine, chunk, batch_size)
+    manifest = _manifest(deploy, weights, lmdb, index, classes, len(records), engine, chunk, batch_size, transform)
     count = -(-len(records) // chunk)
     done = _read_json(out / DONE)
     if done is not None and done.get("manifest") == manifest and (out / FIELDS).is_file() \

@@ -18,9 +18,10 @@ import numpy as np
 
 from mcnn.evaluate.activity import bh_qvalues
 from mcnn.evaluate.aggregate import Treatment
+from mcnn.evaluate.fieldview import Examples, merge_examples, read_examples
 from mcnn.evaluate.metrics import per_class_accuracy, summarize
 from mcnn.evaluate.moa import classify_treatments
-from mcnn.evaluate.outputs import write_confusion
+from mcnn.evaluate.outputs import example_pictures, write_confusion
 from mcnn.evaluate.paper import TABLE1
 from mcnn.evaluate.plots import confusion_figure
 from mcnn.figures import save_figure
@@ -198,21 +199,30 @@ def finished_splits(runs_dir: Path, planned: Sequence[str]) -> list[tuple[str, M
     return done
 
 
+def pooled_examples(runs_dir: Path, done: Sequence[tuple[str, Metrics]], classes: Sequence[str]) -> Examples | None:
+    """One example field per class from the splits' ``examples.npz`` (the first split, in plan order, that
+    has one of the class); None when no split wrote examples."""
+    paths = [runs_dir / name / "examples.npz" for name, _ in done]
+    return merge_examples([read_examples(p) for p in paths if p.is_file()], classes)
+
+
 def pooled_confusion(out: Path, dataset: str, arch: str, done: Sequence[tuple[str, Metrics]],
-                     classes: Sequence[str]) -> dict[str, float | None]:
-    """Sum the splits' confusion matrices into confusion_<arch>.csv/.png; returns the per-class accuracy."""
+                     classes: Sequence[str], examples: Examples | None = None) -> dict[str, float | None]:
+    """Sum the splits' confusion matrices into confusion_<arch>.csv/.png (``examples`` below the matrix);
+    returns the per-class accuracy."""
     cm = sum(np.asarray(m["confusion"], dtype=np.int64) for _, m in done)
     write_confusion(out / f"confusion_{arch}.csv", cm, classes)
-    save_figure(confusion_figure(cm, classes, f"{dataset} {arch}: {len(done)} splits"), out / f"confusion_{arch}.png")
+    save_figure(confusion_figure(cm, classes, f"{dataset} {arch}: {len(done)} splits",
+                                 example_pictures(examples, classes)), out / f"confusion_{arch}.png")
     return dict(zip(classes, [None if np.isnan(a) else float(a) for a in per_class_accuracy(cm)], strict=True))
 
 
 def summarize_moa(out: Path, arch: str, runs_dir: Path, done: Sequence[tuple[str, Metrics]],
-                  classes: Sequence[str]) -> dict[str, object]:
+                  classes: Sequence[str], examples: Examples | None = None) -> dict[str, object]:
     """BBBC021: the treatments of every fold classified together, and the NSC/NSCB profiling hits.
 
-    Writes moa_confusion_<arch>.csv/.png and moa_treatments_<arch>.csv; the Table 1 statistic
-    (``table1``) is over the per-MoA accuracies.
+    Writes moa_confusion_<arch>.csv/.png (``examples`` below the matrix) and moa_treatments_<arch>.csv;
+    the Table 1 statistic (``table1``) is over the per-MoA accuracies.
     """
     rows: list[dict[str, str]] = []
     for name, _ in done:
@@ -226,8 +236,8 @@ def summarize_moa(out: Path, arch: str, runs_dir: Path, done: Sequence[tuple[str
                             moa=r["moa"]) for r, v in zip(rows, vectors, strict=True)]
     result = classify_treatments(treatments, classes)
     write_confusion(out / f"moa_confusion_{arch}.csv", result.confusion, classes)
-    save_figure(confusion_figure(result.confusion, classes, f"MoA per treatment, {len(treatments)} treatments"),
-                out / f"moa_confusion_{arch}.png")
+    save_figure(confusion_figure(result.confusion, classes, f"MoA per treatment, {len(treatments)} treatments",
+                                 example_pictures(examples, classes)), out / f"moa_confusion_{arch}.png")
     write_table(out / f"moa_treatments_{arch}.csv", rows, list(rows[0]))
     summary: dict[str, object] = {"treatments": len(treatments), "treatment_accuracy": result.treatment_accuracy,
                                   "per_moa_accuracy": result.per_moa, "table1": result.table1.as_dict()}
@@ -274,10 +284,11 @@ def summarize_run(out: Path, runs_dir: Path, dataset: str, protocol: str, arch: 
                                   "hardware": sorted({m.get("hardware", "") for _, m in done})}
     if options:
         summary["options"] = dict(options)
+    examples = pooled_examples(runs_dir, done, classes)
     if done:
-        summary["per_class_accuracy"] = pooled_confusion(out, dataset, arch, done, classes)
+        summary["per_class_accuracy"] = pooled_confusion(out, dataset, arch, done, classes, examples)
     if protocol == "loco":
-        summary.update(summarize_moa(out, arch, runs_dir, done, classes))
+        summary.update(summarize_moa(out, arch, runs_dir, done, classes, examples))
         activity = summarize_activity(out, arch, done)
         if activity is not None:
             summary["activity"] = activity

@@ -119,7 +119,8 @@ def build_solver(net: str, train_size: int, test_size: int, train_batch: int, te
     s.max_iter = max_iter
     if opts.iter_size != 1:
         s.iter_size = opts.iter_size
-    s.momentum = opts.momentum
+    if opts.type not in ("AdaGrad", "RMSProp"):  # Caffe CHECKs momentum == 0 for these (sgd_solvers.hpp)
+        s.momentum = opts.momentum
     s.weight_decay = opts.weight_decay
     if opts.regularization != "L2":
         s.regularization_type = opts.regularization

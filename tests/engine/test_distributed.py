@@ -44,3 +44,13 @@ def test_two_processes_match_one_process_with_double_batch(tmp_path: Path) -> No
             np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
     # only the root process logs
     assert out.stderr.count("Optimization Done.") == 1
+
+
+def test_gpu_runs_have_a_cpu_backend_for_the_flag_collectives() -> None:
+    """The finite-loss and signal flags are CPU tensors: under NCCL alone their all_reduce would fail."""
+    from torch.distributed.distributed_c10d import Backend
+
+    from mcnn.engine.launch import GPU_BACKEND
+
+    parsed = str(Backend(GPU_BACKEND))
+    assert "cpu:gloo" in parsed and "cuda:nccl" in parsed

@@ -37,12 +37,12 @@ def test_trains_logs_and_snapshots(tiny: TinySetup) -> None:
     assert len(losses) >= 5 and losses[-1] < 0.5 * losses[0]
     assert re.search(r"Train net output #0: loss = [\d.eE+-]+ \(\* 1 = [\d.eE+-]+ loss\)", log)
     assert re.search(r"Iteration \d+, lr = 0\.1$", log, re.M)
-    test_acc = [float(v) for v in re.findall(r"Test net output #1: accuracy = ([\d.eE+-]+)", log)]
+    test_acc = [float(v) for v in re.findall(r"Test net output #0: accuracy = ([\d.eE+-]+)", log)]
     assert test_acc[-1] >= 0.9 and "Optimization Done." in log
     # 48 images / batch 8 = 6 iterations per epoch; 4 epochs; snapshots every 2 epochs.
     names = sorted(p.name for p in (tiny.root / "snaps").iterdir())
-    assert names == ["tiny_iter_12.caffemodel", "tiny_iter_12.solverstate",
-                     "tiny_iter_24.caffemodel", "tiny_iter_24.solverstate"]
+    assert names == ["tiny_iter_12.caffemodel", "tiny_iter_12.solverstate",  # the model card: the final one only
+                     "tiny_iter_24.caffemodel", "tiny_iter_24.card.json", "tiny_iter_24.solverstate"]
     state = cio.read_solverstate(tiny.root / "snaps" / "tiny_iter_24.solverstate")
     assert state.iter == 24 and state.learned_net.endswith("tiny_iter_24.caffemodel")
     assert len(state.history) == 2 * 15  # weights and biases: 12 pathway convs, the fusion conv, 2 FC layers

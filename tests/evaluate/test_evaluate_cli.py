@@ -12,7 +12,9 @@ import torch
 
 from mcnn.caffe import io as cio
 from mcnn.caffe import pb
+from mcnn.caffe.transform import LmdbRecords
 from mcnn.engine.net import Net
+from mcnn.evaluate.fieldview import read_examples, thumbnail
 from tests.support import run_script
 from tests.support.tiny import CLASSES, make_setup
 
@@ -42,7 +44,7 @@ def evaluation_setup(tmp_path: Path) -> dict[str, Path]:
 def test_evaluate_writes_predictions_metrics_and_moa(evaluation_setup: dict[str, Path], tmp_path: Path) -> None:
     s = evaluation_setup
     out = run_script("tools/evaluate.py", "--model", s["deploy"], "--weights", s["weights"], "--lmdb", s["lmdb"],
-                     "--index", s["index"], "--out", tmp_path / "ev")
+                     "--index", s["index"], "--out", tmp_path / "ev", "--examples", "--channels", "DNA,GFP")
     assert out.returncode == 0, out.stderr
     with open(tmp_path / "ev" / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -60,6 +62,15 @@ def test_evaluate_writes_predictions_metrics_and_moa(evaluation_setup: dict[str,
     assert (tmp_path / "ev" / "confusion.png").stat().st_size > 1000
     assert (tmp_path / "ev" / "moa_treatments.csv").read_text().count("\n") == 7
     assert f"accuracy {100 * expected:.2f}%" in out.stdout
+    # --examples: the first record of each class, nuclei blue and GFP green, below both matrices
+    examples = read_examples(tmp_path / "ev" / "examples.npz")
+    assert examples.classes == MOAS and examples.keys == ["00000000_img0", "00000001_img1", "00000002_img2"]
+    records = LmdbRecords(s["lmdb"])
+    for i, picture in enumerate(examples.images):
+        assert picture is not None and picture.dtype == np.uint8 and picture.shape == (32, 32, 3)
+        assert np.array_equal(picture, thumbnail(records.image(i)[0], ("DNA", "GFP")))
+        assert not picture[..., 0].any() and picture[..., 1].any() and picture[..., 2].any()
+    assert (tmp_path / "ev" / "moa_confusion.png").stat().st_size > 1000
 
 
 def test_predict_writes_fields_and_treatments(evaluation_setup: dict[str, Path], tmp_path: Path) -> None:

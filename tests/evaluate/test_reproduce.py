@@ -11,8 +11,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+from mcnn.caffe import pb
+from mcnn.caffe.modelcard import read_card
+from mcnn.caffe.transform import LmdbRecords, Transformer
+from mcnn.engine.net import load_net
+from mcnn.evaluate.fieldview import read_examples
+from mcnn.evaluate.predict import test_transform as train_val_transform
+from mcnn.tables import read_table
 from tests.support import ROOT, run_script
 from tests.support.golden import check_golden
 
@@ -32,6 +41,34 @@ def raw013(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def results(run: Path) -> list[dict[str, str]]:
     with open(run / "results.csv", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def check_examples_and_kernel_maps(run: Path, first: Path) -> None:
+    """The example fields below the confusion matrices and the kernel maps of one field per class."""
+    split = run / "data" / "splits" / "repeat_000"
+    classes = (run / "data" / "labels.txt").read_text().split()
+    test_rows = [r for r in read_table(split / "test_index.csv").rows if r["Metadata_Augmentation"] in ("none", "")]
+    firsts = [next((r["key"] for r in test_rows if int(r["label"]) == c), None) for c in range(len(classes))]
+    examples = read_examples(first / "examples.npz")
+    assert examples.classes == classes and examples.keys == firsts and examples.found() == len(classes)
+    assert (run / "kernel_maps_mcnn.png").stat().st_size > 5000
+    arrays = np.load(run / "kernel_maps_mcnn.npz")
+    assert arrays["blobs"].tolist() == [f"conv1_s{s}" for s in (1, 2, 4, 8, 16, 32, 64)]
+    assert arrays["scales"].tolist() == [1, 2, 4, 8, 16, 32, 64]
+    assert arrays["titles"].tolist() == classes and arrays["labels"].tolist() == list(range(len(classes)))
+    assert arrays["keys"].tolist() == firsts and arrays["channels"].tolist() == ["GFP", "DNA"]
+    # the first-layer maps are the engine's blobs of those records through the first split's model
+    iterations = json.loads((first / "metrics.json").read_text())["iterations"]
+    net = load_net(first / "mcnn_deploy.prototxt", first / "snapshots" / f"mcnn_iter_{iterations}.caffemodel")
+    records = LmdbRecords(split / "test_lmdb")
+    transformer = Transformer(train_val_transform(first / "mcnn_train_val.prototxt"), pb.TEST, records.shape)
+    top, left, h, w = arrays["windows"][0].tolist()
+    for i, key in enumerate(firsts):
+        image, label = records.image([k.decode() for k in records.keys].index(key))
+        x = transformer(image, np.random.default_rng(0))[None]
+        with torch.no_grad():
+            expected = net.forward({"data": torch.from_numpy(x)})["conv1_s1"].numpy()
+        assert label == i and np.array_equal(arrays["conv1_s1"][i], expected[0, :, top: top + h, left: left + w])
 
 
 @pytest.mark.slow
@@ -55,10 +92,20 @@ def test_cv_dataset_end_to_end(raw013: Path, tmp_path: Path) -> None:
     text = (run / "results.md").read_text()
     assert "| mcnn | median |" in text and "100 (0)" in text and "CP-CHARM" in text
     assert (run / "confusion_mcnn.png").stat().st_size > 1000
+    check_examples_and_kernel_maps(run, run / "runs" / "mcnn" / "repeat_000")
     # the outputs of this fixed run, against the committed golden files (numbers within a tolerance)
     first = run / "runs" / "mcnn" / "repeat_000"
     check_golden("reproduce_bbbc013", [first / "predictions.csv", first / "metrics.json",
                                        run / "dose_mcnn" / "ec50.csv", run / "results.md"])
+    # the model card beside the first repeat's final weights: the builder's options, and the evaluation's metrics
+    metrics = json.loads((first / "metrics.json").read_text())
+    card = read_card(first / "snapshots" / f"mcnn_iter_{metrics['iterations']}.caffemodel")
+    assert card is not None and card.architecture.arch == "mcnn"
+    assert (card.training.engine, card.training.seed, card.training.iterations) == ("torch", 0, metrics["iterations"])
+    assert card.architecture.options == {"pathway_widths": [4] * 7, "fusion_width": 16, "fusion_pool": 0,
+                                         "fc_width": 16}
+    assert (card.dataset.name, card.dataset.split, card.classes) == ("bbbc013", "repeat_000", metrics["classes"])
+    assert (card.metrics["source"], card.metrics["accuracy"]) == ("evaluation", metrics["accuracy"])
     # BBBC013's dose set (72 wells) went through the first repeat's model and the dose-response fits ...
     predictions = run / "dose_mcnn" / "predictions.csv"
     assert predictions.read_text().count("\n") == 73

@@ -37,11 +37,11 @@ def calls(path: Path) -> list[list[str]]:
 def test_train_builds_the_caffe_train_argv_from_its_flags(tiny: TinySetup, tmp_path: Path) -> None:
     env = env_with_fakes(tmp_path)
     out = run_script("tools/train.py", "-solver", str(tiny.solver), "-weights", "a.caffemodel,b.caffemodel",
-                     "-gpu", "0", "-iterations", "7", "--engine", "caffe", env=env)
+                     "-gpu", "0", "--engine", "caffe", env=env)
     assert out.returncode == 0, out.stderr
     assert calls(tmp_path / "caffe_calls.jsonl") == [[
         "train", "-solver", str(tiny.solver), "-weights", "a.caffemodel,b.caffemodel", "-gpu", "0",
-        "-sigint_effect", "stop", "-sighup_effect", "snapshot", "-iterations", "7"]]
+        "-sigint_effect", "stop", "-sighup_effect", "snapshot"]]
     assert "Optimization Done." in out.stderr  # caffe's log streams through
     state = tmp_path / "s_iter_5.solverstate"
     state.write_bytes(b"")  # the fake caffe does not read it; the launcher checks that it exists
@@ -113,6 +113,10 @@ def test_reproduce_with_caffe_calls_caffe_train_per_split_and_pycaffe_nets(tmp_p
     with open(tmp_path / "run" / "results.csv") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["engine"] == "caffe" and row["splits_done"] == "2"
+    # real Caffe's weights get their model card too (mcnn.caffe.modelcard), metrics from pycaffe's evaluation
+    (card,) = (tmp_path / "run" / "runs" / "mcnn" / "repeat_000" / "snapshots").glob("*.card.json")
+    card_data = json.loads(card.read_text())
+    assert (card_data["training"]["engine"], card_data["metrics"]["source"]) == ("caffe", "evaluation")
     failing = run_script("tools/reproduce.py", *args[:4], str(tmp_path / "run2"), *args[5:],
                          env=env_with_fakes(tmp_path, 1))
     assert failing.returncode == 2 and "caffe train failed" in failing.stderr.strip().splitlines()[-1]
