@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 # The PyTorch build for the engine: this pin takes the CPU wheel on the project's machines; for a
 # CUDA build pick the command at https://pytorch.org/get-started/ and run `make TORCH=... install`.
 TORCH ?= torch==2.13.0
+# pytest workers of `make test` (pytest-xdist): one per core by default; `make test PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= auto
 
 .PHONY: install demo test lint health proto prototxt check-prototxt bench clean
 
@@ -24,7 +26,7 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
 # ruff, and the import layers of pyproject.toml (orchestrators on top, no upward imports).
 lint: install

@@ -1,13 +1,24 @@
-"""Fixtures of the whole suite; the code behind them lives in ``tests/support``."""
+"""Fixtures of the whole suite; the code behind them lives in ``tests/support``.
+
+The suite runs on one torch thread per process (``make test`` runs two pytest workers on CI's 2
+cores): nets this small gain nothing from a second thread, and two spinning threads per process on
+a shared machine make their convolutions several times slower. The numbers do not depend on it.
+Tests marked ``slow`` are started first, so the long end-to-end runs spread over the workers.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.support import ROOT
 from tests.support.tiny import TinySetup, make_setup
+
+os.environ["OMP_NUM_THREADS"] = "1"  # the tools the tests run as subprocesses inherit it
+torch.set_num_threads(1)
 
 
 @pytest.fixture
@@ -20,3 +31,8 @@ def root() -> Path:
 def tiny(tmp_path: Path) -> TinySetup:
     """A tiny LMDB dataset with a 4-scale M-CNN and its solver in a temporary folder."""
     return make_setup(tmp_path / "tiny")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``slow`` tests first (a stable sort: otherwise in collection order)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

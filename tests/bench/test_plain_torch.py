@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import sys
-from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
@@ -33,16 +32,9 @@ plain_torch = _load_plain()
 measure = plain_torch.m  # bench/measure.py, as plain_torch imported it
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """One torch thread: on a shared 2-core machine it is several times faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
-def test_plain_forward_equals_the_engine_at_demo_size(one_thread: None) -> None:
+def test_plain_forward_equals_the_engine_at_demo_size() -> None:
     deploy, _ = measure.committed_nets("demo")
     shape = measure.deploy_shape(deploy)
     assert shape == (2, 128, 128)
@@ -63,7 +55,7 @@ def test_plain_forward_equals_the_engine_at_demo_size(one_thread: None) -> None:
     assert torch.equal(model.layer_module("conv2_s8").weight, engine.layer_blobs("conv2_s8")[0].tensor)
 
 
-def test_one_training_step_makes_the_engine_update(one_thread: None) -> None:
+def test_one_training_step_makes_the_engine_update() -> None:
     deploy, train_val = measure.committed_nets("demo")
     shape = measure.deploy_shape(deploy)
     engine = measure.EngineTraining(measure.input_train_net(train_val, shape))

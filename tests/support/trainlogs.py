@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from mcnn.engine.dashboard import tensorboard_observer
 from mcnn.engine.glog import GlogWriter
 from mcnn.engine.trainer import Trainer, TrainOptions
@@ -20,11 +18,6 @@ def short_training(root: Path, tensorboard: Path | None = None) -> tuple[TinySet
     setup = make_setup(root, max_epochs=1)
     log = root / "train.log"
     options = TrainOptions(observer=None if tensorboard is None else tensorboard_observer(tensorboard))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a net this small runs 10x slower on 2 threads when other processes share the cores
-    try:
-        with open(log, "w", encoding="utf-8") as stream:
-            Trainer(setup.solver, options, GlogWriter(stream=stream)).solve()
-    finally:
-        torch.set_num_threads(threads)
+    with open(log, "w", encoding="utf-8") as stream:
+        Trainer(setup.solver, options, GlogWriter(stream=stream)).solve()
     return setup, log
