@@ -154,7 +154,7 @@ def check_run(run: TrainingRun) -> None:
     if run.snapshot:
         if not Path(run.snapshot).is_file():
             raise ConfigError(f"-snapshot {run.snapshot}: no such file")
-        if Path(run.snapshot).suffix == ".caffemodel":
+        if str(run.snapshot).endswith((".caffemodel", ".caffemodel.h5")):
             raise ConfigError(f"-snapshot {run.snapshot}: a caffemodel, not a .solverstate; -snapshot resumes a "
                               "run, -weights starts one from these weights")
     prefix = Path(snapshot_prefix(solver, run.solver))  # as Caffe and mcnn.engine.snapshots name them
@@ -210,12 +210,12 @@ def hardware(engine: str, gpu: int | None) -> str:
 
 
 def latest_snapshot(prefix: str) -> tuple[int, Path] | None:
-    """The highest-iteration ``<prefix>_iter_N.solverstate`` whose caffemodel also exists."""
+    """The highest-iteration ``<prefix>_iter_N.solverstate`` (or ``.solverstate.h5``) whose caffemodel also exists."""
     folder, stem = Path(prefix).parent, Path(prefix).name
     best = None
-    for path in folder.glob(f"{stem}_iter_*.solverstate"):
-        match = re.fullmatch(re.escape(stem) + r"_iter_(\d+)\.solverstate", path.name)
-        if match and path.with_suffix(".caffemodel").exists():
+    for path in folder.glob(f"{stem}_iter_*.solverstate*"):
+        match = re.fullmatch(re.escape(stem) + r"_iter_(\d+)\.solverstate(\.h5)?", path.name)
+        if match and path.with_name(path.name.replace(".solverstate", ".caffemodel")).exists():
             n = int(match.group(1))
             if best is None or n > best[0]:
                 best = (n, path)

@@ -1,6 +1,6 @@
 """Shape rules of the further layer types pycaffe scripts rely on, in the table of :mod:`mcnn.caffe.infer`.
 
-Eltwise, Sigmoid, TanH, Silence, Split, Reshape, Scale, BatchNorm, EuclideanLoss, DummyData
+Eltwise, Sigmoid, TanH, Silence, Split, Reshape, Scale, BatchNorm, EuclideanLoss, DummyData, HDF5Data, HDF5Output
 and Python layers, each with the checks of its Caffe implementation (src/caffe/layers/*.cpp),
 as :class:`~mcnn.errors.ShapeError` naming the layer. Shapes are per image, as everywhere in
 the table; the helpers that work on full (batch-first) shapes are shared with the engine's
@@ -240,3 +240,33 @@ def _python(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dic
     """Refused: a Python layer's shapes come from its ``reshape()``, which only the engine runs."""
     raise ShapeError(f"layer {layer.name!r}: the shapes of a Python layer come from its reshape(); "
                      "load the net with the engine (mcnn.engine or mcnn.pycaffe) to run it")
+
+
+@shape_rule("HDF5Data", feed=True)
+def _hdf5_data(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """One top per dataset, each the per-row shape of the dataset named like it (read from the .h5 files)."""
+    if bottoms:
+        raise ShapeError(f"layer {layer.name!r}: HDF5Data takes no bottoms, got {len(bottoms)}")
+    if not len(layer.top):
+        raise ShapeError(f"layer {layer.name!r}: HDF5Data needs at least one top (the dataset names)")
+    missing = [top for top in layer.top if top not in data_shapes]
+    if missing:
+        raise ShapeError(f"layer {layer.name!r}: the shape of HDF5 dataset(s) {', '.join(missing)} must be given "
+                         "(the engine reads them from the files of hdf5_data_param.source)")
+    return LayerShapes([tuple(data_shapes[top]) for top in layer.top])
+
+
+@shape_rule("HDF5Output")
+def _hdf5_output(layer: pb.LayerParameter, bottoms: Sequence[Shape], data_shapes: dict[str, Shape]) -> LayerShapes:
+    """Two bottoms (data, label) of at most 4 axes with the batch, no tops (hdf5_output_layer.cpp)."""
+    if len(bottoms) != 2:
+        raise ShapeError(f"layer {layer.name!r}: HDF5Output takes two bottoms (data, label), got {len(bottoms)}")
+    if len(layer.top):
+        raise ShapeError(f"layer {layer.name!r}: HDF5Output has no tops, got {len(layer.top)}")
+    if not layer.hdf5_output_param.file_name:
+        raise ShapeError(f"layer {layer.name!r}: hdf5_output_param.file_name must be set")
+    for name, shape in zip(layer.bottom, bottoms, strict=True):
+        if len(shape) > 3:  # Caffe stores them as num x channels x height x width
+            raise ShapeError(f"layer {layer.name!r}: bottom {name!r} has {len(shape) + 1} axes, HDF5Output "
+                             "writes at most 4")
+    return LayerShapes([])

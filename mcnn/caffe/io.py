@@ -133,7 +133,12 @@ def write_binary(path: PathLike, msg: _message.Message) -> Path:
 
 def read_caffemodel(path: PathLike) -> pb.NetParameter:
     """Read a ``.caffemodel`` (a binary NetParameter whose layers carry ``blobs``); a V0/V1 model is
-    upgraded with its blobs as Caffe does (ReadNetParamsFromBinaryFileOrDie)."""
+    upgraded with its blobs as Caffe does (ReadNetParamsFromBinaryFileOrDie). A name ending in
+    ``.h5`` is Caffe's HDF5 format (``Net::CopyTrainedLayersFrom`` picks it by that suffix)."""
+    if str(path).endswith(".h5"):
+        from mcnn.caffe import hdf5  # imports this module
+
+        return hdf5.read_caffemodel_h5(path)
     model = read_binary(path, pb.NetParameter)
     log_upgrade(str(path), upgrade.upgrade_net(model, str(path), error=CaffeFormatError), "upgrade_net.py --binary")
     return model

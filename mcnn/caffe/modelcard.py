@@ -204,9 +204,13 @@ def _load(cls: Any, data: dict[str, Any], prefix: str, source: str) -> Any:
 
 
 def card_path(caffemodel: PathLike) -> Path:
-    """The card of ``caffemodel``: ``x.caffemodel`` -> ``x.card.json`` beside it."""
+    """The card of ``caffemodel``: ``x.caffemodel`` (or Caffe's HDF5 ``x.caffemodel.h5``) -> ``x.card.json``."""
     path = Path(caffemodel)
-    stem = path.name[: -len(".caffemodel")] if path.name.endswith(".caffemodel") else path.name
+    stem = path.name
+    for suffix in (".caffemodel.h5", ".caffemodel"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
     return path.with_name(stem + CARD_SUFFIX)
 
 

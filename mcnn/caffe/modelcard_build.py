@@ -176,7 +176,7 @@ class _TrainNet:
         net = cio.read_net(file) if file is not None else solver.net_param
         bases = [file.parent, base] if file is not None else [base]
         transform, layer = data_layer_transform(net, str(file or solver_file))
-        train = next((x for x in filter_net(net, pb.TRAIN).layer if x.type == "Data"), None)
+        train = next((x for x in filter_net(net, pb.TRAIN).layer if x.type == "Data"), None)  # LMDB data only
         return cls(net, file, bases, transform, _resolve(layer.data_param.source, *bases),
                    _resolve(train.data_param.source, *bases) if train is not None else None)
 
@@ -236,8 +236,10 @@ def training_card(solver_file: PathLike, caffemodel: PathLike, *, engine: str, i
 
 def final_caffemodel(solver_file: PathLike, iterations: int) -> Path:
     """The caffemodel a run of ``solver_file`` writes at ``iterations`` (Caffe's snapshot name)."""
-    prefix = snapshot_prefix(cio.read_solver(solver_file), str(solver_file))
-    return Path(f"{prefix}_iter_{iterations}.caffemodel")
+    solver = cio.read_solver(solver_file)
+    prefix = snapshot_prefix(solver, str(solver_file))
+    h5 = ".h5" if solver.snapshot_format == pb.SolverParameter.HDF5 else ""
+    return Path(f"{prefix}_iter_{iterations}.caffemodel{h5}")
 
 
 def write_training_card(solver_file: PathLike, iterations: int, *, engine: str = "torch",

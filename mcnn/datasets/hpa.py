@@ -70,17 +70,65 @@ def _strings(value: Any) -> list[str]:
     return out
 
 
+def _v73_value(item: Any, handle: Any, where: str) -> Any:
+    """One variable of a MATLAB v7.3 file as scipy's loadmat would give it.
+
+    MATLAB writes arrays column-major, so an m x n array is an n x m HDF5 dataset: transposed back
+    here. ``char`` arrays are uint16 code points (one string per row), ``cell`` arrays object
+    references into ``#refs#``, empty arrays carry ``MATLAB_empty`` (their data is the dimensions).
+    """
+    import h5py
+
+    if not isinstance(item, h5py.Dataset):
+        raise DatasetLayoutError(f"{where}: a MATLAB struct or object; expected an array, a string or a cell array")
+    kind = item.attrs.get("MATLAB_class", b"double")
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    if item.attrs.get("MATLAB_empty", 0):
+        return np.array([], dtype=object if kind == "cell" else float)
+    values = np.asarray(item[()]).T
+    if kind == "char":
+        rows = np.atleast_2d(values)
+        text = ["".join(chr(int(c)) for c in row) for row in rows]
+        return text[0] if len(text) == 1 else np.array(text, dtype=object)
+    if kind == "cell":
+        out = np.empty(values.shape, dtype=object)
+        for index, ref in np.ndenumerate(values):
+            out[index] = _v73_value(handle[ref], handle, f"{where}{{{index}}}")
+        return out
+    if values.dtype.kind not in "fiub":
+        raise DatasetLayoutError(f"{where}: MATLAB class {kind!r} is not an array, string or cell array")
+    return np.atleast_2d(values)
+
+
+def _load_v73(path: Path) -> dict[str, Any]:
+    """The top-level variables of a MATLAB v7.3 (HDF5) .mat file, read with h5py."""
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetLayoutError(f"{path}: unreadable MATLAB v7.3 (HDF5) .mat file ({exc})") from None
+    with handle:
+        return {name: _v73_value(item, handle, f"{path}: variable {name}")
+                for name, item in handle.items() if not name.startswith("#")}
+
+
 def load_mat(path: Path) -> dict[str, Any]:
-    """The variables of a MATLAB v5/v7 .mat file (v7.3 HDF5 files are rejected with a hint)."""
-    from scipy.io import loadmat
+    """The variables of a MATLAB .mat file: v5/v7 with scipy, v7.3 (HDF5 inside) with h5py.
+
+    Either way the values are those of ``scipy.io.loadmat``: numeric arrays 2-D in MATLAB's shape,
+    cell arrays object arrays (strings as str in v7.3 files).
+    """
+    import h5py
 
     if not path.is_file():
         raise DatasetLayoutError(f"{path}: file missing, expected the HPA metadata .mat of the Murphy lab download")
+    if h5py.is_hdf5(str(path)):
+        return _load_v73(path)
+    from scipy.io import loadmat
+
     try:
         return loadmat(str(path))
-    except NotImplementedError:
-        raise DatasetLayoutError(f"{path}: MATLAB v7.3 (HDF5) .mat files are not supported; re-save it with "
-                                 "save(..., '-v7')") from None
     except Exception as exc:
         raise DatasetLayoutError(f"{path}: unreadable .mat file ({exc})") from None
 

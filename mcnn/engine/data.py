@@ -8,6 +8,9 @@ data split), so together they read what one process with batch ``W*B`` would.
 Random crops and mirrors are drawn from a generator seeded by (seed, phase, stream
 position): a batch is the same whichever process or worker builds it, and a resumed run
 sees exactly the batches an uninterrupted one would have.
+
+HDF5Data layers are fed by :class:`mcnn.engine.hdf5data.HDF5Feed` under the same batch-number
+scheme; :func:`make_feed` builds the feed of either type.
 """
 
 from __future__ import annotations
@@ -20,9 +23,14 @@ import torch
 
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.caffe.transform import LmdbRecords, Transformer, data_transform, ignored_data_fields
+from mcnn.engine.hdf5data import HDF5Feed
 from mcnn.errors import DataError, ShapeError
 
-__all__ = ["DataError", "DataFeed", "LmdbRecords", "Transformer", "batches"]
+__all__ = ["FEED_TYPES", "DataError", "DataFeed", "HDF5Feed", "LmdbRecords", "Transformer", "batches", "feed_shapes",
+           "make_feed"]
+
+#: Layer types whose tops a feed fills (the engine reads their data; the net has no forward for them).
+FEED_TYPES = ("Data", "HDF5Data")
 
 
 class DataFeed:
@@ -54,6 +62,16 @@ class DataFeed:
         """Per-image shape of the ``data`` top (after crop)."""
         return self.transformer.out_shape
 
+    @property
+    def top_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-image shape of the data top (the label top is a scalar, left to the shape rule)."""
+        return {self.tops[0]: tuple(self.image_shape)}
+
+    @property
+    def source(self) -> Path:
+        """The LMDB the records come from (for error messages)."""
+        return self.records.path
+
     def positions(self, batch: int) -> list[int]:
         """Stream positions (record indices before the modulo) of batch ``batch`` on this process."""
         start = batch * self.batch_size
@@ -73,8 +91,26 @@ class DataFeed:
         return out
 
 
+Feed = DataFeed | HDF5Feed
+
+
+def make_feed(layer: pb.LayerParameter, phase: int, seed: int, rank: int = 0, world: int = 1,
+              base_dir: Path | None = None) -> Feed:
+    """The feed of a layer of :data:`FEED_TYPES` (arguments as :class:`DataFeed`)."""
+    cls = HDF5Feed if layer.type == "HDF5Data" else DataFeed
+    return cls(layer, phase, seed, rank=rank, world=world, base_dir=base_dir)
+
+
+def feed_shapes(feeds: Sequence[Feed]) -> dict[str, tuple[int, ...]]:
+    """Per-image shapes of the tops ``feeds`` fill, for :class:`mcnn.engine.net.Net`'s ``data_shapes``."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for feed in feeds:
+        shapes.update(feed.top_shapes)
+    return shapes
+
+
 class _BatchDataset(torch.utils.data.Dataset):
-    def __init__(self, feeds: Sequence[DataFeed], start: int, count: int, step: int = 1):
+    def __init__(self, feeds: Sequence[Feed], start: int, count: int, step: int = 1):
         self.feeds, self.start, self.count, self.step = list(feeds), start, count, step
 
     def __len__(self) -> int:
@@ -87,7 +123,7 @@ class _BatchDataset(torch.utils.data.Dataset):
         return out
 
 
-def batches(feeds: Sequence[DataFeed], start: int, count: int, workers: int = 0,
+def batches(feeds: Sequence[Feed], start: int, count: int, workers: int = 0,
             pin_memory: bool = False) -> torch.utils.data.DataLoader:
     """An iterator over ``count`` consecutive batch numbers from ``start`` of every feed.
 
@@ -100,7 +136,7 @@ def batches(feeds: Sequence[DataFeed], start: int, count: int, workers: int = 0,
                                        prefetch_factor=2 if workers else None)
 
 
-def feed_mismatch(train: list[DataFeed], test: list[DataFeed]) -> ShapeError | None:
+def feed_mismatch(train: Sequence[Feed], test: Sequence[Feed]) -> ShapeError | None:
     """The error naming the TEST data layer whose inputs differ in shape from the TRAIN layer's, if any.
 
     The test nets share the train net's weights, so a record shape that changes a weight's shape fails
@@ -111,7 +147,7 @@ def feed_mismatch(train: list[DataFeed], test: list[DataFeed]) -> ShapeError | N
         other = by_top.get(feed.tops[0])
         if other is not None and tuple(other.image_shape) != tuple(feed.image_shape):
             ours, theirs = ("x".join(str(int(n)) for n in f.image_shape) for f in (feed, other))
-            return ShapeError(f"TEST layer {feed.name!r} gives {ours} inputs from {feed.records.path}, the TRAIN "
-                              f"layer {other.name!r} gives {theirs} from {other.records.path}; the test net shares "
+            return ShapeError(f"TEST layer {feed.name!r} gives {ours} inputs from {feed.source}, the TRAIN "
+                              f"layer {other.name!r} gives {theirs} from {other.source}; the test net shares "
                               "the train net's weights, so both need inputs of one shape")
     return None

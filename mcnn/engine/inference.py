@@ -39,25 +39,31 @@ class InferenceModel:
         self.optimize = net.device.type == "cpu" if optimize is None else optimize
         self._traced: dict[tuple[int, ...], torch.jit.ScriptModule | None] = {}
 
-    def _compiled(self, x: torch.Tensor) -> torch.jit.ScriptModule | None:
+    def _compiled(self, x: torch.Tensor) -> tuple[torch.jit.ScriptModule | None, tuple[torch.Tensor, ...] | None]:
+        """The frozen module of ``x``'s shape (None: run eagerly) and, the first time the shape is seen,
+        its outputs for ``x`` (computed for the check, so the caller need not run the batch again)."""
         key = tuple(x.shape)
-        if key not in self._traced:
-            try:
-                with warnings.catch_warnings(), torch.no_grad():
-                    warnings.simplefilter("ignore")
-                    traced = torch.jit.trace(self.module, x, check_trace=False)
-                    frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-                    fast = frozen(x)
-                    slow = self.module(x)
-                ok = all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(fast, slow, strict=True))
-                self._traced[key] = frozen if ok else None
-            except (RuntimeError, torch.jit.Error):
-                self._traced[key] = None
-        return self._traced[key]
+        if key in self._traced:
+            return self._traced[key], None
+        first: tuple[torch.Tensor, ...] | None = None
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(self.module, x, check_trace=False)
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+                fast = frozen(x)
+                slow = self.module(x)
+            ok = all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(fast, slow, strict=True))
+            self._traced[key] = frozen if ok else None
+            first = fast if ok else slow
+        except (RuntimeError, torch.jit.Error):
+            self._traced[key] = None
+        return self._traced[key], first
 
     def __call__(self, batch: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:
         x = torch.as_tensor(batch, dtype=torch.float32).to(self.net.device)
-        compiled = self._compiled(x) if self.optimize else None
-        with torch.no_grad():
-            outs = compiled(x) if compiled is not None else self.module(x)
+        compiled, outs = self._compiled(x) if self.optimize else (None, None)
+        if outs is None:
+            with torch.no_grad():
+                outs = compiled(x) if compiled is not None else self.module(x)
         return {name: out.float().cpu().numpy() for name, out in zip(self.outputs, outs, strict=True)}

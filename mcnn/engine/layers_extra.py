@@ -1,7 +1,7 @@
 """Forwards of the further layer types pycaffe scripts rely on, with Caffe's semantics.
 
-Eltwise, Sigmoid, TanH, Silence, Split, Reshape, Scale, BatchNorm, EuclideanLoss and DummyData
-(src/caffe/layers/*_layer.cpp); their shape rules are in :mod:`mcnn.caffe.infer_extra`.
+Eltwise, Sigmoid, TanH, Silence, Split, Reshape, Scale, BatchNorm, EuclideanLoss, DummyData and
+HDF5Output (src/caffe/layers/*_layer.cpp); their shape rules are in :mod:`mcnn.caffe.infer_extra`.
 Backward passes come from autograd, which gives Caffe's Backward_cpu for each of them (Eltwise
 MAX routes the gradient to the bottom Caffe's mask picks; BatchNorm's statistics get none).
 """
@@ -12,10 +12,12 @@ from collections.abc import Sequence
 
 import torch
 
+from mcnn.caffe.hdf5 import RowAppender
 from mcnn.caffe.infer_extra import dummy_shapes, reshape_shape
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.fillers import fill
 from mcnn.engine.layers import Layer, register
+from mcnn.errors import ShapeError
 
 Tensor = torch.Tensor
 
@@ -223,3 +225,26 @@ class DummyData(Layer):
                 self._constant[i] = value
             tops.append(value)
         return tops
+
+
+@register
+class HDF5Output(Layer):
+    """Writes its two bottoms to ``hdf5_output_param.file_name`` as datasets ``data`` and ``label``.
+
+    Rows of every forward are appended (:class:`mcnn.caffe.hdf5.RowAppender`); no tops, no gradient.
+    """
+
+    type = "HDF5Output"
+
+    def __init__(self, param: pb.LayerParameter):
+        super().__init__(param)
+        self.writer = RowAppender(param.hdf5_output_param.file_name)
+
+    def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
+        """No tops; the bottoms' rows (batch first) are added to the file."""
+        data, label = (b.detach().float().cpu().numpy() for b in bottoms[:2])
+        if data.shape[0] != label.shape[0]:
+            raise ShapeError(f"layer {self.name!r}: HDF5Output data and label differ in batch size "
+                             f"({data.shape[0]} and {label.shape[0]})")
+        self.writer.append(data, label)
+        return []

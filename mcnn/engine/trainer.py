@@ -33,7 +33,7 @@ from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine import distributed, snapshots
 from mcnn.engine.dashboard import TrainObserver
-from mcnn.engine.data import DataFeed, batches, feed_mismatch
+from mcnn.engine.data import FEED_TYPES, Feed, batches, feed_mismatch, feed_shapes, make_feed
 from mcnn.engine.glog import GlogWriter, log_outputs
 from mcnn.engine.layers import cuda_precision
 from mcnn.engine.net import Net
@@ -73,8 +73,6 @@ class Trainer:
                                       self.options.rank, self.options.world)
         if self.options.snapshot and self.options.weights:
             raise ConfigError("give -snapshot to resume or -weights to fine-tune, not both")
-        if p.snapshot_format == pb.SolverParameter.HDF5:
-            raise ConfigError("snapshot_format HDF5 is not supported by the engine; use BINARYPROTO")
         if p.max_iter < 0 or (p.max_iter == 0 and self.options.iterations is None):
             raise ConfigError("solver max_iter must be positive")
         self.seed = p.random_seed if p.random_seed >= 0 else int(time.time() * 1000) % (2**31)
@@ -88,7 +86,7 @@ class Trainer:
         self.net = Net(train_param, state.phase, data_shapes=self._shapes(self.train_feeds), generator=generator,
                        device=self.device, source=self.net_source, level=state.level, stages=state.stage)
         self.test_nets: list[Net] = []
-        self.test_feeds: list[list[DataFeed]] = []
+        self.test_feeds: list[list[Feed]] = []
         for i, (test_param, state) in enumerate(zip(test_params, nets.test_states, strict=True)):
             feeds = self._feeds(test_param, pb.TEST, state)
             self.test_feeds.append(feeds)
@@ -118,14 +116,14 @@ class Trainer:
 
     # -- construction ------------------------------------------------------------------
 
-    def _feeds(self, net: pb.NetParameter, phase: int, state: pb.NetState) -> list[DataFeed]:
-        """One DataFeed per Data layer of ``net`` in ``state``; training (``phase`` TRAIN) takes this rank's share."""
+    def _feeds(self, net: pb.NetParameter, phase: int, state: pb.NetState) -> list[Feed]:
+        """One feed per Data or HDF5Data layer of ``net`` in ``state``; TRAIN feeds take this rank's share."""
         feeds = []
         for layer in filter_net(net, state.phase, state.level, state.stage).layer:
-            if layer.type == "Data":
+            if layer.type in FEED_TYPES:
                 world = self.options.world if phase == pb.TRAIN else 1
                 rank = self.options.rank if phase == pb.TRAIN else 0
-                feeds.append(DataFeed(layer, phase, self.seed, rank=rank, world=world, base_dir=self.net_base))
+                feeds.append(make_feed(layer, phase, self.seed, rank=rank, world=world, base_dir=self.net_base))
                 for severity, where, message in feeds[-1].notes:
                     self.log(message, where, severity)
             elif layer.type == "Input" and not self.external_inputs:
@@ -137,8 +135,8 @@ class Trainer:
         return feeds
 
     @staticmethod
-    def _shapes(feeds: list[DataFeed]) -> dict[str, tuple[int, ...]]:
-        return {feed.tops[0]: feed.image_shape for feed in feeds}
+    def _shapes(feeds: list[Feed]) -> dict[str, tuple[int, ...]]:
+        return feed_shapes(feeds)
 
     # -- hooks (see the class docstring) -------------------------------------------------
 

@@ -11,7 +11,10 @@ without an example below fails here.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -44,6 +47,13 @@ class Example:
 
 
 EXAMPLES = {
+    "HDF5Data": Example('name: "d" type: "HDF5Data" top: "data" top: "label" '
+                        'hdf5_data_param { source: "unused_list.txt" batch_size: 2 }',
+                        data_shapes=(("data", (3, 4)), ("label", (2,)))),
+    # its forward writes a file: under the temporary folder, one per test process
+    "HDF5Output": Example('name: "t" type: "HDF5Output" bottom: "b0" bottom: "b1" hdf5_output_param { file_name: '
+                          f'"{Path(tempfile.gettempdir()) / f"mcnn-contract-{os.getpid()}.h5"}" }}',
+                          ((3, 2), (2,)), differentiable=False),
     "Input": Example('name: "x" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 dim: 4 dim: 4 } }'),
     "Data": Example('name: "d" type: "Data" top: "data" top: "label" '
                     'data_param { source: "unused_lmdb" batch_size: 2 backend: LMDB }',
