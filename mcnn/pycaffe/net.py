@@ -24,7 +24,7 @@ from mcnn.caffe import io as cio
 from mcnn.caffe.infer import Shape
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
-from mcnn.engine.data import DataFeed
+from mcnn.engine.data import FEED_TYPES, Feed, feed_shapes, make_feed
 from mcnn.engine.net import Net as EngineNet
 from mcnn.errors import ConfigError, McnnError, ShapeError
 from mcnn.pycaffe import batching, mode, passes, shapes
@@ -85,9 +85,9 @@ class Net:
         source = os.fspath(network_file)
         param = cio.read_net(network_file)
         base = Path(source).resolve().parent
-        feeds = [DataFeed(layer, phase, mode.draw_seed(), base_dir=base)
-                 for layer in filter_net(param, phase, level, stage_list).layer if layer.type == "Data"]
-        engine = EngineNet(param, phase, data_shapes={f.tops[0]: f.image_shape for f in feeds},
+        feeds = [make_feed(layer, phase, mode.draw_seed(), base_dir=base)
+                 for layer in filter_net(param, phase, level, stage_list).layer if layer.type in FEED_TYPES]
+        engine = EngineNet(param, phase, data_shapes=feed_shapes(feeds),
                            generator=mode.generator(), device=mode.engine_device(), source=source, level=level,
                            stages=stage_list)
         self._attach(engine, feeds)
@@ -95,14 +95,14 @@ class Net:
             self.copy_from(path)
 
     @classmethod
-    def _wrap(cls, engine: EngineNet, feeds: Sequence[DataFeed], cursor: Callable[[], int] | None = None,
+    def _wrap(cls, engine: EngineNet, feeds: Sequence[Feed], cursor: Callable[[], int] | None = None,
               params: dict[int, Blob] | None = None) -> Net:
         """A pycaffe Net around an existing engine net (a solver's); ``params`` reuses Blobs by tensor."""
         net = cls.__new__(cls)
         net._attach(engine, feeds, cursor, params)
         return net
 
-    def _attach(self, engine: EngineNet, feeds: Sequence[DataFeed], cursor: Callable[[], int] | None = None,
+    def _attach(self, engine: EngineNet, feeds: Sequence[Feed], cursor: Callable[[], int] | None = None,
                 params: dict[int, Blob] | None = None) -> None:
         self._engine = engine
         self._source = engine.source
@@ -253,7 +253,7 @@ class Net:
             self._reshape_all(current)
 
     def _reshape_all(self, inputs: dict[str, Shape]) -> None:
-        data = {f.tops[0]: f.image_shape for f in self._feeds.values()}
+        data = feed_shapes(list(self._feeds.values()))
         full = shapes.reinfer(self._engine, inputs, data)
         for name, shape in full.items():
             if name not in inputs and self._blobs[name]._set_shape(tuple(shape)):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.engine.data import FEED_TYPES
 from mcnn.errors import ShapeError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def forward_range(net: Net, first: int, last: int) -> None:
     for i in range(first, last + 1):
         entry = net._engine.entries[i]
         if entry.impl is None:
-            if entry.param.type == "Data":
+            if entry.param.type in FEED_TYPES:
                 for top, value in net._data_batch(entry.param.name).items():
                     values[top] = value.to(device)
                     produced.append(top)

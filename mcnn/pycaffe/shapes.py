@@ -54,6 +54,8 @@ def _source_batch(entry: _Entry, index: int) -> int:
     layer = entry.param
     if layer.type == "Data":
         return int(layer.data_param.batch_size)
+    if layer.type == "HDF5Data":
+        return int(layer.hdf5_data_param.batch_size)
     shape = source_shape(entry, index)
     return shape[0] if shape else 1
 

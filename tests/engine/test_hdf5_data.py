@@ -116,3 +116,20 @@ def test_bad_hdf5_inputs_name_the_file(tmp_path: Path) -> None:
         make_feed(layer, pb.TRAIN, 0)
     with pytest.raises(ShapeError, match="shape of HDF5 dataset"):
         Net(pb.NetParameter(layer=[_layer(tmp_path / "train.txt", 2)]), pb.TRAIN)
+
+
+def test_pycaffe_net_reads_hdf5data_batches(tmp_path: Path) -> None:
+    """caffe.Net on an HDF5Data net: forward() fills the tops from the files, batch after batch, in list order."""
+    import mcnn.pycaffe as caffe
+
+    make_h5_setup(tmp_path, batch=4)
+    net = caffe.Net(str(tmp_path / "net.prototxt"), caffe.TRAIN)
+    assert net.blobs["data"].data.shape == (4, 3) and net.blobs["target"].data.shape == (4, 2)
+    rows = []
+    for _ in range(2):
+        net.forward()
+        rows.append(net.blobs["data"].data.copy())
+    with h5py.File(tmp_path / "a.h5", "r") as a, h5py.File(tmp_path / "b.h5", "r") as b:
+        expected = np.concatenate([a["data"][:], b["data"][:]])[:8]
+    np.testing.assert_array_equal(np.concatenate(rows), expected)
+    assert np.isfinite(float(net.blobs["loss"].data))
