@@ -59,8 +59,14 @@ def _check_policy(source: str, s: pb.SolverParameter) -> None:
         _fail(source, "lr_policy", s.lr_policy, f"one of {', '.join(LR_POLICIES)}")
     if s.lr_policy == "step" and s.stepsize <= 0:
         _fail(source, "stepsize", s.stepsize, "> 0 with lr_policy step (Caffe's CHECK)")
-    if s.lr_policy in ("step", "exp", "inv", "multistep") and s.gamma <= 0:
-        _fail(source, "gamma", s.gamma, f"> 0 with lr_policy {s.lr_policy}")
+    if s.lr_policy == "sigmoid" and s.stepsize <= 0:
+        _fail(source, "stepsize", s.stepsize, "> 0 with lr_policy sigmoid (Caffe's CHECK)")
+    # Caffe CHECKs gamma >= 0 for these five (src/caffe/solvers/sgd_solver.cpp); gamma 0 is refused as well
+    # where it would drop the rate to 0 after the first step (a sanity range), not for inv and sigmoid
+    if s.lr_policy in ("step", "exp", "inv", "multistep", "sigmoid") and s.gamma < 0:
+        _fail(source, "gamma", s.gamma, f">= 0 with lr_policy {s.lr_policy} (Caffe's CHECK)")
+    if s.lr_policy in ("step", "exp", "multistep") and s.gamma == 0:
+        _fail(source, "gamma", s.gamma, f"> 0 with lr_policy {s.lr_policy} (0 would stop learning after a step)")
     if s.lr_policy == "multistep":
         steps = list(s.stepvalue)
         if not steps or any(b <= a for a, b in itertools.pairwise(steps)) or steps[0] <= 0:

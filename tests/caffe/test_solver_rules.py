@@ -36,6 +36,9 @@ def _solver(**fields: object) -> pb.SolverParameter:
     ({"type": "Momentum"}, "field type: 'Momentum', expected one of SGD"),
     ({"lr_policy": "multistep", "gamma": 0.1, "stepvalue": [100, 50]}, "field stepvalue: [100, 50]"),
     ({"lr_policy": "exp", "gamma": 0.0}, "field gamma: 0, expected > 0 with lr_policy exp"),
+    ({"lr_policy": "sigmoid", "gamma": -0.1, "stepsize": 10}, "field gamma: -0.1, expected >= 0 with lr_policy "
+     "sigmoid (Caffe's CHECK)"),
+    ({"lr_policy": "sigmoid", "gamma": 0.1, "stepsize": 0}, "field stepsize: 0, expected > 0 with lr_policy sigmoid"),
     ({"lr_policy": "poly", "power": -1.0}, "field power: -1"),
     ({"max_iter": 0}, "field max_iter: 0, expected >= 1"),
     ({"iter_size": 0}, "field iter_size: 0"),

@@ -1,0 +1,184 @@
+"""Every solver type and lr policy for 50 iterations, `caffe train` against the engine (``make parity``).
+
+A tiny net (a frozen convolution with lr_mult 0, a learned one, pooling, an InnerProduct) reads a
+tiny LMDB (tests/support/tiny.py) with momentum, weight decay, clip_gradients and iter_size 2, from
+the same initial caffemodel. The final weights must agree within 1e-4 relative, or, for the adaptive
+solvers, within 3x the spread of two real Caffe runs with OPENBLAS_NUM_THREADS=1 and =2 (whichever is
+larger); the frozen layer must come out unchanged on both sides.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcnn.caffe import io as cio
+from mcnn.engine.net import load_net
+from tests.support import run_script
+from tests.support.parity import Report, relative_difference, run_caffe_tool
+from tests.support.tiny import write_lmdb
+
+ITERS, TOLERANCE = 50, 1e-4
+ADAPTIVE = {"AdaGrad", "RMSProp", "AdaDelta", "Adam"}
+
+NET = """name: "tiny"
+layer {{ name: "data" type: "Data" top: "data" top: "label" include {{ phase: TRAIN }}
+  transform_param {{ scale: 0.00390625 }} data_param {{ source: "{lmdb}" batch_size: 4 backend: LMDB }} }}
+layer {{ name: "frozen" type: "Convolution" bottom: "data" top: "c0" param {{ lr_mult: 0 }} param {{ lr_mult: 0 }}
+  convolution_param {{ num_output: 4 kernel_size: 3 stride: 2 weight_filler {{ type: "xavier" }} }} }}
+layer {{ name: "conv" type: "Convolution" bottom: "c0" top: "c1"
+  param {{ lr_mult: 1 }} param {{ lr_mult: 2 decay_mult: 0 }}
+  convolution_param {{ num_output: 6 kernel_size: 3 pad: 1 weight_filler {{ type: "xavier" }}
+  bias_filler {{ type: "constant" value: 0.1 }} }} }}
+layer {{ name: "relu" type: "ReLU" bottom: "c1" top: "c1" }}
+layer {{ name: "pool" type: "Pooling" bottom: "c1" top: "p1" pooling_param {{ pool: MAX kernel_size: 3 stride: 2 }} }}
+layer {{ name: "fc" type: "InnerProduct" bottom: "p1" top: "fc" param {{ lr_mult: 1 decay_mult: 2 }}
+  inner_product_param {{ num_output: 3 weight_filler {{ type: "gaussian" std: 0.1 }} }} }}
+layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" }}
+"""
+
+POLICIES = {
+    "fixed": "",
+    "step": "gamma: 0.5 stepsize: 15",
+    "exp": "gamma: 0.98",
+    "inv": "gamma: 0.01 power: 0.75",
+    "multistep": "gamma: 0.5 stepvalue: 10 stepvalue: 30",
+    "poly": "power: 1.5",
+    "sigmoid": "gamma: 0.2 stepsize: 25",
+}
+
+TYPES = {
+    "SGD": "momentum: 0.9",
+    "Nesterov": "momentum: 0.9",
+    "AdaGrad": "delta: 1e-8",
+    "RMSProp": "rms_decay: 0.95 delta: 1e-8",
+    "AdaDelta": "momentum: 0.95 delta: 1e-6",
+    "Adam": "momentum: 0.9 momentum2: 0.999 delta: 1e-8",
+}
+
+#: Found by this suite (2026-12-01): Adam with lr_policy inv and clip_gradients ends 4.1e-4 (relative, one
+#: conv weight) from Caffe, while Adam+inv without clipping (2.5e-7), Adam+fixed with clipping (3.1e-7) and
+#: Caffe against itself with the initial weights moved by 1 ulp (2.3e-6) stay close; OpenBLAS's thread
+#: count changes nothing on this net. An engine difference to find, not summation noise.
+ADAM_INV_CLIP = pytest.mark.xfail(strict=True, reason="engine vs Caffe 4.1e-4 for Adam + inv + clip_gradients")
+
+#: Every policy with SGD, every type with one policy; clip_gradients on some.
+RUNS = [("SGD", policy, policy in ("step", "poly")) for policy in POLICIES] + [
+    ("Nesterov", "multistep", False), ("AdaGrad", "fixed", True), ("RMSProp", "step", False),
+    ("AdaDelta", "fixed", False), ("Adam", "inv", False), ("Adam", "fixed", True),
+    pytest.param("Adam", "inv", True, marks=ADAM_INV_CLIP, id="Adam-inv-clip")]
+
+
+def write_solver(path: Path, net: Path, kind: str, policy: str, clip: bool, prefix: Path) -> Path:
+    """A solver for ``ITERS`` iterations, snapshotting only at the end (Caffe's snapshot_after_train)."""
+    base_lr = 1.0 if kind == "AdaDelta" else 0.01
+    lines = [f'net: "{net}"', f'type: "{kind}"', f"base_lr: {base_lr}", f'lr_policy: "{policy}"', POLICIES[policy],
+             TYPES[kind], "weight_decay: 0.002", "iter_size: 2", f"max_iter: {ITERS}", "display: 0",
+             f'snapshot_prefix: "{prefix}"', "solver_mode: CPU", "random_seed: 3"]
+    if clip:
+        lines.append("clip_gradients: 0.5")
+    path.write_text("\n".join(line for line in lines if line) + "\n")
+    return path
+
+
+def final_weights(prefix: Path) -> dict[str, list[np.ndarray]]:
+    """The weights of ``<prefix>_iter_<ITERS>.caffemodel``."""
+    return cio.net_weights(cio.read_caffemodel(f"{prefix}_iter_{ITERS}.caffemodel"))
+
+
+def worst(a: dict[str, list[np.ndarray]], b: dict[str, list[np.ndarray]]) -> float:
+    """The largest relative difference over every blob of two weight sets (same layers)."""
+    assert sorted(a) == sorted(b)
+    return max(relative_difference(x, y) for name in a for x, y in zip(a[name], b[name], strict=True))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """The LMDB, the net and its initial caffemodel (the engine's fillers, seed fixed)."""
+    root = tmp_path_factory.mktemp("solvers")
+    lmdb = write_lmdb(root / "train_lmdb", 24, seed=5)
+    net = root / "net.prototxt"
+    net.write_text(NET.format(lmdb=lmdb))
+    init = root / "init.caffemodel"
+    cio.write_caffemodel(init, load_net(net, phase=0, data_shapes={"data": (2, 32, 32)}).to_caffemodel())
+    return root, net, init
+
+
+def _run_id(run: object) -> str:
+    kind, policy, clip = run if isinstance(run, tuple) else run.values  # type: ignore[attr-defined]
+    return f"{kind}-{policy}{'-clip' if clip else ''}"
+
+
+@pytest.mark.parametrize(("kind", "policy", "clip"), RUNS, ids=[_run_id(r) for r in RUNS])
+def test_solver_against_caffe(caffe_prefix: Path, setup: tuple[Path, Path, Path], kind: str, policy: str,
+                              clip: bool, report: Report) -> None:
+    root, net, init = setup
+    name = f"{kind}-{policy}"
+    runs = {}
+    for side in ("caffe1", "caffe2", "engine") if kind in ADAPTIVE else ("caffe1", "engine"):
+        (root / side).mkdir(exist_ok=True)
+        prefix = root / side / name
+        solver = write_solver(root / side / f"{name}.prototxt", net, kind, policy, clip, prefix)
+        if side == "engine":
+            out = run_script("tools/train.py", "-solver", solver, "-weights", init, "--quiet", timeout=600)
+        else:
+            out = run_caffe_tool("caffe", "train", f"-solver={solver}", f"-weights={init}", threads=int(side[-1]))
+        assert out.returncode == 0, f"{side}: {out.stderr[-3000:]}"
+        runs[side] = final_weights(prefix)
+    initial = cio.net_weights(cio.read_caffemodel(init))
+    for side, weights in runs.items():
+        for a, b in zip(weights["frozen"], initial["frozen"], strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"{side}: the lr_mult 0 layer moved")
+    assert worst(runs["caffe1"], initial) > 1e-3, "Caffe's weights did not move: the comparison would be empty"
+    diff = worst(runs["engine"], runs["caffe1"])
+    tolerance = TOLERANCE
+    note = ""
+    if "caffe2" in runs:
+        spread = worst(runs["caffe2"], runs["caffe1"])
+        tolerance = max(TOLERANCE, 3 * spread)
+        note = f"Caffe 1 vs 2 BLAS threads: {spread:.2e}"
+    if diff > tolerance:
+        note = f"{note}; OVER the tolerance" if note else "OVER the tolerance"
+    report.add(f"solver {name}{' clip' if clip else ''}, {ITERS} iterations", diff, tolerance, note=note)
+    assert diff <= tolerance, f"{name}: engine vs Caffe {diff:.2e} > {tolerance:.2e}"
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Adam"])
+def test_resume_from_caffe_solverstate(caffe_prefix: Path, setup: tuple[Path, Path, Path], kind: str,
+                                       report: Report) -> None:
+    """Caffe snapshots at iteration 20 of 50; the engine resumes from Caffe's .solverstate and must end
+    where Caffe's uninterrupted run ends."""
+    root, net, init = setup
+    policy = "step" if kind == "SGD" else "fixed"
+    folder = root / f"resume-{kind}"
+    folder.mkdir()
+    solver = write_solver(folder / "solver.prototxt", net, kind, policy, False, folder / "caffe")
+    solver.write_text(solver.read_text() + "snapshot: 20\n")
+    out = run_caffe_tool("caffe", "train", f"-solver={solver}", f"-weights={init}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    resumed = write_solver(folder / "resumed.prototxt", net, kind, policy, False, folder / "engine")
+    state = folder / "caffe_iter_20.solverstate"
+    out = run_script("tools/train.py", "-solver", resumed, "-snapshot", state, "--quiet", timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    diff = worst(final_weights(folder / "engine"), final_weights(folder / "caffe"))
+    report.add(f"resume {kind} from Caffe's iteration-20 .solverstate, to {ITERS}", diff, TOLERANCE)
+    assert diff <= TOLERANCE, f"resumed engine vs uninterrupted Caffe: {diff:.2e}"
+
+
+@pytest.mark.parametrize("policy", ["step", "multistep", "sigmoid"])
+def test_negative_gamma_is_refused(caffe_prefix: Path, setup: tuple[Path, Path, Path], policy: str) -> None:
+    """Caffe's SGDSolver::GetLearningRate CHECKs gamma >= 0 for step, multistep and sigmoid
+    (src/caffe/solvers/sgd_solver.cpp); the engine must refuse the solver too."""
+    root, net, _ = setup
+    folder = root / f"gamma-{policy}"
+    folder.mkdir()
+    solver = write_solver(folder / "solver.prototxt", net, "SGD", policy, False, folder / "snap")
+    solver.write_text(re.sub(r"gamma: [0-9.]+", "gamma: -0.2", solver.read_text()))
+    assert "gamma: -0.2" in solver.read_text()
+    caffe = run_caffe_tool("caffe", "train", f"-solver={solver}")
+    assert caffe.returncode != 0 and "Check failed: this->param_.gamma() >= 0" in caffe.stderr
+    engine = run_script("tools/train.py", "-solver", solver, "--quiet", timeout=600)
+    assert engine.returncode != 0 and "gamma" in engine.stderr
