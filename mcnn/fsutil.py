@@ -4,7 +4,7 @@ per output folder (:func:`folder_lock`)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,8 +16,13 @@ def temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` so readers see either the old file or the complete new one."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes,
+                       check: Callable[[Path], None] | None = None) -> Path:
+    """Write ``data`` to ``path`` so readers see either the old file or the complete new one.
+
+    ``check(tmp)`` is called on the complete file under its temporary name before the rename; an
+    exception it raises leaves ``path`` as it was and the temporary file removed.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(target)
@@ -26,6 +31,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if check is not None:
+            check(tmp)
         os.replace(tmp, target)
     finally:
         if tmp.exists():

@@ -20,7 +20,7 @@ from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.net import Net
 from mcnn.errors import BadInputError, ConfigError, ExportError, WeightsError
-from mcnn.fsutil import temporary_sibling
+from mcnn.fsutil import atomic_write_bytes
 
 PathLike = str | os.PathLike[str]
 
@@ -201,20 +201,16 @@ def checked_write(path: PathLike, data: bytes, net: Net, outputs: Sequence[str],
     :class:`ExportError` raised; an existing file at ``path`` is left as it was.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(target)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        worst, name, batch = compare(net, runner(tmp), outputs, batches, seed)
+    found: list[tuple[float, str, int]] = []
+
+    def agrees(tmp: Path) -> None:
+        found.append(compare(net, runner(tmp), outputs, batches, seed))
+        worst, name, batch = found[0]
         if not worst <= tolerance:
             raise ExportError(f"{target}: the {fmt} file disagrees with the engine by {worst:.3g} (more than "
                               f"{tolerance:g}) on output {name!r} at batch {batch}; not written")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    atomic_write_bytes(target, data, check=agrees)
+    worst, name, batch = found[0]
     return ExportReport(path=target, format=fmt, inputs=feed_shapes(net), outputs=list(outputs),
                         batches=tuple(batches), worst=worst, worst_output=name, worst_batch=batch)
