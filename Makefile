@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet '$(TORCH)'
-	$(PY) -m pip install --quiet -e '.[engine,screen,export,dashboards,test]'
+	$(PY) -m pip install --quiet -e '.[engine,screen,export,dashboards,cluster,test]'
 	touch $@
 
 # The README's main command: a simulated screen, an M-CNN trained on the CPU, EC50s recovered.
@@ -54,6 +54,7 @@ bench: install
 	$(PY) bench/screen.py
 	$(PY) bench/plain_torch.py
 	$(PY) bench/startup.py
+	MCNN_CAFFE_PREFIX='$(abspath $(CAFFE_PREFIX))' $(PY) bench/vs_caffe.py
 
 # Real BVLC Caffe (CPU only) as a test oracle, built by docker/build_caffe.sh into CAFFE_DIR; a finished
 # build is reused (delete CAFFE_DIR to rebuild). CAFFE_SRC: a Caffe checkout [empty: fetch CAFFE_COMMIT].

@@ -78,6 +78,39 @@ def measure(cmd: list[str]) -> dict[str, float]:
             "tree_anon_mb": peak[1] / 2**20}
 
 
+def measure_logged(cmd: list[str], log: Path, env: dict[str, str] | None = None,
+                   cwd: Path | None = None) -> dict[str, float]:
+    """:func:`measure`'s figures (wall seconds; peak RSS of the largest process, and the tree's sampled
+    peaks, in MiB) of ``cmd`` run in ``cwd`` with ``env`` (None: this environment), its stdout and
+    stderr written to the file ``log`` (a file, not a pipe: a long log such as Caffe's cannot fill a
+    pipe and stall the command). SystemExit with the log's tail when the command fails."""
+    start = time.perf_counter()
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                stdin=subprocess.DEVNULL)
+        peak = [0, 0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                total, anon = _tree_rss(proc.pid)
+                peak[0], peak[1] = max(peak[0], total), max(peak[1], anon)
+                done.wait(0.05)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+        thread.join()
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise SystemExit(f"bench: {' '.join(cmd)} failed (exit status {proc.returncode}; log {log}):\n{tail}")
+    return {"wall_s": wall, "max_rss_mb": usage.ru_maxrss / 1024, "tree_rss_mb": peak[0] / 2**20,
+            "tree_anon_mb": peak[1] / 2**20}
+
+
 
 
 # -- the engine benchmarks' nets, batches and timing ------------------------------------------------

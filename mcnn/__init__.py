@@ -6,9 +6,12 @@ contract in ``pyproject.toml``, checked by ``lint-imports``):
 - ``mcnn.cli`` (argument groups and error reporting of the scripts in ``tools/`` and
   ``data_prep/``), ``mcnn.demo`` (the simulated screen end to end, with its HTML report) and
   ``mcnn.pycaffe`` (pycaffe's API on the engine: ``Net``, ``Blob``, the solvers, ``caffe.io``,
-  ``net_spec``, ``Classifier``; ``python -m mcnn.pycaffe --pythonpath`` for unmodified scripts).
+  ``net_spec``, ``Classifier``; ``python -m mcnn.pycaffe --pythonpath`` for unmodified scripts)
+  and ``mcnn.cluster`` (a reproduction's splits as one job array through submitit: Slurm, or local
+  processes; wait, merge).
 - ``mcnn.reproduce``: the reproduction orchestrator (prepare, nets and solver, train, evaluate
   per split, dose-response, your own screen's outputs, the Table 1 summary).
+- ``mcnn.reproduce_options``: the reproduction's options and their checks.
 - ``mcnn.training``: the one launcher of training, on the PyTorch engine or real ``caffe train``;
   ``mcnn.screening``: your own screen after training (every field predicted and profiled, per-well
   Parquet profiles, phenotypic activity with copairs, dose-response).

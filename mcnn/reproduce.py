@@ -5,18 +5,17 @@ One run folder holds everything: ``data/`` (the prepared dataset), ``runs/<arch>
 split whose ``metrics.json`` exists is done and skipped; an unfinished one resumes from its
 last snapshot (the engine resumes exactly). ``shard=(i, N)`` runs every N-th split starting
 at split i, so N processes (a job array, several GPUs) share the work; every run ends by
-summarising what is done so far.
+summarising what is done so far. :meth:`Reproduction.run_one` is one split of a job array
+(:mod:`mcnn.cluster`), :meth:`Reproduction.finish` the merge after it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcnn.caffe import io as cio
@@ -31,87 +30,14 @@ from mcnn.evaluate.predict import ModelRun, run_model
 from mcnn.evaluate.profiling import nearest_moa
 from mcnn.evaluate.summary import summarize_run
 from mcnn.fsutil import atomic_write_text, folder_lock
-from mcnn.nets import DataSpec, build_net, list_nets
+from mcnn.nets import DataSpec, build_net
 from mcnn.nets.presets import DEFAULT_SCALE, PRESETS
 from mcnn.nets.solver import SolverOptions, build_solver
 from mcnn.prep.prepared import PreparedDataset, PreparedSplit, UnlabelledSet
-from mcnn.training import ENGINES, TrainingRun, check_tensorboard, hardware, latest_snapshot, train
+from mcnn.reproduce_options import RUN_OPTIONS, ReproduceOptions, parse_shard
+from mcnn.training import TrainingRun, hardware, latest_snapshot, train
 
-#: The options a run folder's results were trained with (``runs/<arch>/options.json``).
-RUN_OPTIONS = "options.json"
-
-
-@dataclass
-class ReproduceOptions:
-    """Options of one reproduction run (the flags of ``tools/reproduce.py``)."""
-
-    dataset: str
-    raw: Path | None
-    out: Path
-    arch: str = "mcnn"
-    repeats: int = 50
-    epochs: float = 18.0
-    engine: str = "torch"
-    gpu: int | None = None
-    shard: tuple[int, int] = (0, 1)
-    seed: int = 0
-    protocol: str | None = None
-    augment: str = "none"
-    batch: int | None = None
-    base_lr: float | None = None
-    step_epochs: float | None = None
-    net_options: dict[str, object] = field(default_factory=dict)
-    dose: bool = True
-    profiling: bool = True
-    workers: int = 2
-    prep_workers: int | None = None
-    quiet: bool = False
-    #: A dataset data_prep already prepared (instead of ``raw``): its splits are trained as they are.
-    data: Path | None = None
-    #: Classes whose probabilities the screen's dose-response fits use (default: all but the controls').
-    dose_classes: tuple[str, ...] = ()
-    #: Your own screen: also write the profiles as CSV.
-    profiles_csv: bool = False
-    #: Discard the results of a run with other options in ``out`` (and the data's, see prepare) and start over.
-    force: bool = False
-    #: A folder for TensorBoard event files of each split's training, in ``<dataset>/<arch>/<split>`` (torch only).
-    tensorboard: Path | None = None
-
-    def result_options(self) -> dict[str, object]:
-        """The options that shape a result: a re-run into the same folder must use the same (or ``--force``)."""
-        source = self.data if self.data is not None else self.raw
-        return {"dataset": self.dataset, "arch": self.arch, "source": str(Path(source).resolve()) if source else None,
-                "protocol": self.protocol, "seed": self.seed, "augment": self.augment, "epochs": self.epochs,
-                "batch": self.batch, "base_lr": self.base_lr, "step_epochs": self.step_epochs,
-                "engine": self.engine, "net_options": {k: list(v) if isinstance(v, tuple) else v
-                                                       for k, v in sorted(self.net_options.items())}}
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the flag of an option the run cannot use."""
-        if (self.raw is None) == (self.data is None):
-            raise ConfigError("give either --raw (a download to prepare) or --data (a prepared dataset)"
-                              if self.raw is None else "--raw and --data exclude each other")
-        if self.arch not in list_nets():
-            raise ConfigError(f"--arch {self.arch!r}: choose from {', '.join(list_nets())}")
-        if self.net_options and self.arch != "mcnn":
-            raise ConfigError("M-CNN options (--scales, --widths, ...) only apply to --arch mcnn")
-        i, n = self.shard
-        if n < 1 or not 0 <= i < n:
-            raise ConfigError(f"--shard {i}/{n}: need 0 <= i < N")
-        if self.repeats < 1:
-            raise ConfigError(f"--repeats must be at least 1, got {self.repeats}")
-        if self.engine not in ENGINES:
-            raise ConfigError(f"--engine must be torch or caffe, got {self.engine!r}")
-        if self.tensorboard is not None:
-            check_tensorboard(self.engine)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``i/N`` -> (i, N)."""
-    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
-    if not match:
-        raise ConfigError(f"--shard {text!r}: expected i/N, e.g. 0/4")
-    return int(match.group(1)), int(match.group(2))
+__all__ = ["RUN_OPTIONS", "ReproduceOptions", "Reproduction", "parse_shard"]
 
 
 class Reproduction:
@@ -202,6 +128,11 @@ class Reproduction:
                  f"({self.o.arch}, {self.o.engine})")
         for split in ds.splits:
             self.run_split(ds, split)
+        return self.finish(ds)
+
+    def finish(self, ds: PreparedDataset) -> dict[str, object]:
+        """After the splits: the kernel maps, the dose-response and screen outputs of the first split's
+        model (when it is done), and the summary of every finished split; returns the summary."""
         split_kernel_maps(self.o.out, self.runs_dir, self.o.arch, ds, self.planned[0], self.o.engine, self.o.gpu,
                           self.log)  # kernel_maps_<arch>.png: one field per class, the first split's model
         if self.o.dose:
@@ -209,6 +140,26 @@ class Reproduction:
         if ds.dataset == "screen":
             self.screen(ds)
         return self.summarize(ds)
+
+    def load(self) -> PreparedDataset:
+        """The dataset an earlier :meth:`prepare` of the whole run wrote (``--data``, or ``RUN_DIR/data``),
+        all its splits, without preparing anything (ConfigError if it is not there)."""
+        from mcnn.prep.prepared import load_prepared
+
+        root = self.o.data if self.o.data is not None else self.o.out / "data"
+        if self.o.data is None and not (root / "dataset.json").is_file():
+            raise ConfigError(f"{root}: no prepared dataset yet; run the reproduction once without "
+                              "--summarize-only")
+        return self._prepared(load_prepared(root))
+
+    def run_one(self, name: str) -> None:
+        """Train and evaluate the split ``name`` of the prepared run folder (one task of a job array:
+        the submitting process prepared the data and checked the options); done splits are skipped."""
+        ds = self.load()
+        split = next((s for s in ds.splits if s.name == name), None)
+        if split is None:
+            raise ConfigError(f"{self.data_dir}: no split {name!r} (splits: {', '.join(self.planned)})")
+        self.run_split(ds, split)
 
     def dose_response(self, ds: PreparedDataset) -> Path | None:
         """Apply the first split's model to the dose set (BBBC013-016) and fit the curves.
@@ -277,12 +228,17 @@ class Reproduction:
                         class_names=ds.class_names)
 
     def run_split(self, ds: PreparedDataset, split: PreparedSplit) -> None:
-        """Nets, solver, training (resumed if interrupted) and evaluation of one split."""
+        """Nets, solver, training (resumed if interrupted) and evaluation of one split, holding the
+        split folder's lock: shards, array tasks and a resubmission never write the same split at once."""
         folder = self.runs_dir / split.name
-        if (folder / "metrics.json").is_file():
-            self.log(f"{split.name}: done, skipped")
-            return
-        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / "metrics.json").is_file():
+            with folder_lock(folder):
+                if not (folder / "metrics.json").is_file():  # not finished by another process meanwhile
+                    self._run_split(ds, split, folder)
+                    return
+        self.log(f"{split.name}: done, skipped")
+
+    def _run_split(self, ds: PreparedDataset, split: PreparedSplit, folder: Path) -> None:
         start = time.time()
         data = self.data_spec(ds, split)
         from mcnn.nets.presets import default_crop

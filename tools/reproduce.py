@@ -5,10 +5,14 @@ Examples:
   python tools/reproduce.py hela --raw /data/hela --out runs/hela --gpu 0
   python tools/reproduce.py bbbc021 --raw /data/BBBC021 --out runs/bbbc021 --gpu 0 --shard 0/4
   python tools/reproduce.py bbbc013 --raw raw/bbbc013 --out runs/bbbc013 --arch googlenet --repeats 5
+  python tools/reproduce.py bbbc021 --raw /data/BBBC021 --out runs/bbbc021 --launcher slurm --partition gpu \
+      --gpus-per-task 1 --array-parallelism 8       # one Slurm job array, a task per fold, then the summary
 
 RUN_DIR gets data/ (the prepared dataset), runs/<arch>/<split>/ (nets, solver, snapshots,
 predictions, metrics) and results.md / results.csv with our numbers beside the published
 ones. Re-running skips finished splits and resumes an interrupted one from its last snapshot.
+--launcher slurm|local submits the unfinished splits as one job array through submitit (the
+'cluster' extra), waits, and merges them into the same results.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from mcnn.cli import (
     output_folder,
     run,
 )
+from mcnn.cluster import DEFAULT_TIME_MIN, LAUNCHERS, LaunchOptions, launch
 from mcnn.nets import list_nets
-from mcnn.reproduce import ReproduceOptions, Reproduction, parse_shard
+from mcnn.reproduce import ReproduceOptions, parse_shard
 from mcnn.training import resolve_gpu
 
 
@@ -68,7 +73,31 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="TensorBoard event files of each split's training in DIR/<dataset>/<arch>/<split> (torch)")
     add_quiet_argument(p)
     add_mcnn_arguments(p, "M-CNN options (default: the reconstruction of the committed nets)")
+    add_cluster_arguments(p)
     return p
+
+
+def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """``--launcher`` and the job-array flags (submitit's parameters)."""
+    g = p.add_argument_group("job arrays (submitit, the 'cluster' extra): one task per repeat or fold")
+    g.add_argument("--launcher", default="none", choices=LAUNCHERS,
+                   help="none (default): this process; slurm: one Slurm job array; local: the same array as "
+                        "local processes")
+    g.add_argument("--partition", help="Slurm partition")
+    g.add_argument("--gpus-per-task", type=int, help="GPUs of each task (default none)")
+    g.add_argument("--array-parallelism", type=int, metavar="N",
+                   help="tasks running at once (default: all locally; on Slurm submitit's 256)")
+    g.add_argument("--time", type=int, metavar="MIN",
+                   help=f"time limit of each task in minutes; past it the task is requeued and resumes from its "
+                        f"last snapshot (default {DEFAULT_TIME_MIN})")
+    g.add_argument("--mem-gb", type=float, help="Slurm: memory of each task in GB (default the partition's)")
+    g.add_argument("--cpus-per-task", type=int, help="Slurm: CPUs of each task (default --workers + 1)")
+    g.add_argument("--slurm-folder", type=Path, metavar="DIR",
+                   help="submitit's job files and per-task logs (default RUN_DIR/slurm)")
+    g.add_argument("--no-wait", action="store_true",
+                   help="Slurm: submit, print the job id and return; merge later with --summarize-only")
+    g.add_argument("--summarize-only", action="store_true",
+                   help="train nothing: merge the finished splits of RUN_DIR into results.md/results.csv")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -82,14 +111,25 @@ def main(args: argparse.Namespace) -> int:
         profiling=not args.no_profiling, workers=args.workers, quiet=args.quiet, data=args.data,
         dose_classes=tuple(args.dose_class), profiles_csv=args.profiles_csv, force=args.force,
         tensorboard=output_folder(args.tensorboard, "--tensorboard"))
-    summary = Reproduction(options, log=lambda m: print(m, file=sys.stderr)).run()
-    row = summary["row"]
+    cluster = LaunchOptions(
+        launcher=args.launcher, partition=args.partition, gpus_per_task=args.gpus_per_task,
+        array_parallelism=args.array_parallelism, time_min=args.time, mem_gb=args.mem_gb,
+        cpus_per_task=args.cpus_per_task, folder=output_folder(args.slurm_folder, "--slurm-folder"),
+        wait=not args.no_wait, summarize_only=args.summarize_only, gpu=args.gpu)
+    result = launch(options, cluster, log=lambda m: print(m, file=sys.stderr))
+    for split, reason, stderr in result.failed:
+        print(f"reproduce: error: {split}: task failed: {reason} (log {stderr})", file=sys.stderr)
+    if result.summary is None:
+        print(f"submitted {len(result.submitted)} task(s) as Slurm job {', '.join(result.job_ids)}; when they have "
+              f"finished, run the same command with --summarize-only to merge them into {args.out / 'results.md'}")
+        return 0
+    row = result.summary["row"]
     ours = "n/a" if row["ours"] is None else f"{row['ours']} ({row['ours_sd']})"
     published = "n/a" if row["published"] is None else f"{row['published']} ({row['published_sd']})"
     print(f"{row['dataset']} {row['architecture']}: {row['statistic']} accuracy {ours}, published "
           f"{published}; {row['splits_done']}/{row['splits_planned']} splits; "
           f"results in {args.out / 'results.md'}")
-    return 0
+    return 1 if result.failed else 0
 
 
 if __name__ == "__main__":

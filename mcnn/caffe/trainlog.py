@@ -6,7 +6,8 @@ net output name, one row per iteration that logged outputs. :func:`parse_log` fo
 line by line (``tools/extra/parse_log.py`` and ``tools/extra/extract_seconds.py`` of Caffe):
 
 - parsing starts after the first line containing ``Solving``, whose time stamp is second 0; the year
-  comes from the file's creation time and goes up by one when the month goes down;
+  comes from the file's creation time and goes up by one when the month goes down, unless the stamps
+  carry it (glog 0.6 and later write ``I20261201 15:31:54.123456``);
 - ``Iteration N`` anywhere in a line sets the current iteration (nothing is read before the first one),
   ``lr = X`` the current learning rate; lines without a glog time stamp are skipped;
 - a ``Train net output #k: NAME = V`` (or ``Test net output``) line starting a new iteration pushes
@@ -42,7 +43,8 @@ _TEST_OUTPUT = re.compile(r"Test net output #(\d+): (\S+) = " + _NUMBER)
 _LEARNING_RATE = re.compile(r"lr = ([-+]?[0-9]*\.?[0-9]+([eE]?[-+]?[0-9]+)?)")
 _SMOOTHED = re.compile(r"Iteration (\d+)(?: \([^)]*\))?, loss = " + _NUMBER)
 # glog's prefix: severity letter, MMDD, then HH:MM:SS.micro (extract_seconds.extract_datetime_from_line).
-_STAMP = re.compile(r"\S(\d\d)(\d+)\s+(\d+):(\d+):(\d+)\.(\d+)(?:\s|$)")
+# glog writes MMDD; glog 0.6 and later write YYYYMMDD (the Caffe builds of current distributions)
+_STAMP = re.compile(r"\S(\d{4})?(\d\d)(\d\d)\s+(\d+):(\d+):(\d+)\.(\d+)(?:\s|$)")
 
 Row = dict[str, float]
 
@@ -73,11 +75,14 @@ class TrainingLog:
 
 
 def _stamp(line: str, year: int) -> datetime.datetime | None:
-    """The wall time of a glog line in ``year``; None when the line has no (valid) time stamp."""
+    """The wall time of a glog line in ``year`` (or the year the stamp gives); None when the line has no
+    (valid) time stamp."""
     match = _STAMP.match(line.strip())
     if match is None:
         return None
-    month, day, hour, minute, second, micro = (int(g) for g in match.groups())
+    given, *fields = match.groups()
+    month, day, hour, minute, second, micro = (int(g) for g in fields)
+    year = int(given) if given else year
     try:
         return datetime.datetime(year, month, day, hour, minute, second, micro)
     except ValueError:  # e.g. 0229 in a year that has none: Caffe's script skips the line as well

@@ -37,11 +37,16 @@ class Layer:
 
     type: ClassVar[str] = ""
     loss: ClassVar[bool] = False
+    #: Whether autograd keeps this layer's tops for its backward (then no later layer may overwrite them).
+    backward_reads_tops: ClassVar[bool] = True
+    #: Whether the forward can overwrite its bottom; :class:`mcnn.engine.net.Net` sets ``in_place`` where safe.
+    can_run_in_place: ClassVar[bool] = False
 
     def __init__(self, param: pb.LayerParameter):
         self.param = param
         self.name = param.name
         self.device = torch.device("cpu")
+        self.in_place = False
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
         """The tops (batch first) for ``bottoms`` and learnable blobs ``params``; ``train`` is Caffe's phase."""
@@ -58,22 +63,6 @@ class Layer:
     def initial_blobs(self) -> list[Tensor]:
         """Values the layer gives its learnable blobs itself (a Python layer's setup); [] to use the fillers."""
         return []
-
-
-#: Whether CUDA convolutions and matrix products may use TF32 (``--tf32``); Caffe computes in float32.
-_CUDA_TF32 = {"allowed": False}
-
-
-def cuda_precision(tf32: bool | None = None) -> bool:
-    """Set (``tf32`` given) and apply how CUDA convolutions and matrix products compute; returns the choice.
-
-    PyTorch lets cuDNN convolutions use TF32 by default (10-bit mantissa, about 1e-3 relative error per
-    layer against float32 Caffe); the engine turns that off unless asked, so GPU results match Caffe's.
-    """
-    if tf32 is not None:
-        _CUDA_TF32["allowed"] = bool(tf32)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = _CUDA_TF32["allowed"]
-    return _CUDA_TF32["allowed"]
 
 
 #: The forward implementation of each non-feed type of :data:`mcnn.caffe.infer.LAYER_TYPES`.
@@ -96,6 +85,7 @@ class Convolution(Layer):
     """2-D convolution with groups and dilation: y = W * x + b (src/caffe/layers/conv_layer.cpp)."""
 
     type = "Convolution"
+    backward_reads_tops = False
 
     def __init__(self, param: pb.LayerParameter):
         super().__init__(param)
@@ -122,6 +112,7 @@ class Pooling(Layer):
     """
 
     type = "Pooling"
+    backward_reads_tops = False
 
     def __init__(self, param: pb.LayerParameter):
         super().__init__(param)
@@ -177,11 +168,15 @@ class ReLU(Layer):
     """Rectifier with Caffe's leaky form: y = max(x, 0) + negative_slope * min(x, 0) (relu_layer.cpp)."""
 
     type = "ReLU"
+    can_run_in_place = True
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
-        """The rectified bottom, same shape."""
-        slope = self.param.relu_param.negative_slope
-        return [F.leaky_relu(bottoms[0], slope) if slope else F.relu(bottoms[0])]
+        """The rectified bottom, same shape; overwritten in place when ``in_place`` (except a leaf that
+        needs a gradient: pycaffe's layer-by-layer passes hand such leaves)."""
+        x, slope = bottoms[0], self.param.relu_param.negative_slope
+        if self.in_place and not (x.is_leaf and x.requires_grad):
+            return [F.leaky_relu_(x, slope) if slope else F.relu_(x)]
+        return [F.leaky_relu(x, slope) if slope else F.relu(x)]
 
 
 @register
@@ -189,6 +184,7 @@ class Concat(Layer):
     """Bottoms joined along ``concat_param.axis`` (channels by default), in bottom order."""
 
     type = "Concat"
+    backward_reads_tops = False
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
         """The concatenated bottoms."""
@@ -200,6 +196,7 @@ class InnerProduct(Layer):
     """Fully connected: y = x W^T + b over the axes from ``axis`` on (inner_product_layer.cpp)."""
 
     type = "InnerProduct"
+    backward_reads_tops = False
 
     def forward(self, bottoms: Sequence[Tensor], params: Sequence[Tensor], train: bool) -> list[Tensor]:
         """(*leading axes, O) from the bottom flattened from ``axis``, weights (O, K) or (K, O) with transpose."""

@@ -21,7 +21,8 @@ from mcnn.caffe.infer import LayerShapes, Shape, infer_layer, layer_type
 from mcnn.caffe.netstate import filter_net
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.fillers import fill
-from mcnn.engine.layers import Layer, cuda_precision, make_layer
+from mcnn.engine.layers import Layer, make_layer
+from mcnn.engine.process import cuda_precision, retain_freed_memory
 from mcnn.errors import ConfigError, McnnError, ShapeError, WeightsError
 
 PathLike = str | os.PathLike[str]
@@ -66,6 +67,7 @@ class Net:
                  share_with: Net | None = None, generator: torch.Generator | None = None,
                  device: str | torch.device = "cpu", source: str = "net", level: int = 0,
                  stages: Sequence[str] = ()):
+        retain_freed_memory()
         self.source = source
         self.phase = phase
         self.param = filter_net(net, phase, level, stages)
@@ -80,6 +82,7 @@ class Net:
         self.feeds: list[str] = [n for n in self.param.input]
         shared: dict[str, torch.nn.Parameter] = {}
         available: dict[str, None] = dict.fromkeys(self.feeds)  # Caffe's net outputs: produced, not consumed
+        fresh: set[str] = set()  # blobs a layer just made that no layer has read yet
         for layer in self.param.layer:
             bottoms = list(layer.bottom)
             for b in bottoms:
@@ -89,6 +92,7 @@ class Net:
             for b in bottoms:
                 available.pop(b, None)
             inferred, impl = self._build_layer(layer, [self.blob_shapes[b] for b in bottoms], data_shapes)
+            _mark_in_place(impl, layer, fresh)
             feed = layer_type(layer).feed
             entry = _Entry(param=layer, impl=impl, bottoms=bottoms, tops=list(layer.top),
                            batch_axis=inferred.batch_axis)
@@ -212,7 +216,7 @@ class Net:
 
     def to(self, device: str | torch.device) -> Net:
         """Move the learnable blobs to ``device`` (shared tensors move once); on CUDA, float32 maths unless
-        :func:`mcnn.engine.layers.cuda_precision` allowed TF32."""
+        :func:`mcnn.engine.process.cuda_precision` allowed TF32."""
         self.device = torch.device(device)
         if self.device.type == "cuda":
             cuda_precision()
@@ -307,6 +311,18 @@ class Net:
     def param_count(self) -> int:
         """The number of learnable values (shared blobs counted once)."""
         return sum(math.prod(b.tensor.shape) for b in self.learnable())
+
+
+def _mark_in_place(impl: Layer | None, layer: pb.LayerParameter, fresh: set[str]) -> None:
+    """Let ``impl`` overwrite its bottom where Caffe's layer is in place (top == bottom) and no gradient needs
+    the old values: the bottom is ``fresh``, made by a layer whose backward does not read its tops and read by
+    no layer since. Updates ``fresh`` (the blobs just made and not yet read) past this layer."""
+    bottoms = list(layer.bottom)
+    if impl is not None and impl.can_run_in_place and bottoms == list(layer.top) and bottoms[0] in fresh:
+        impl.in_place = True
+    fresh.difference_update(bottoms)
+    if impl is not None and not impl.backward_reads_tops:
+        fresh.update(layer.top)
 
 
 def _planned_copies(net: Net, model: pb.NetParameter, source: str) -> tuple[list[tuple[torch.Tensor, np.ndarray]],

@@ -13,7 +13,7 @@ one per learnable blob, and for AdaDelta and Adam a second set after the first.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,10 +186,16 @@ def learning_rate(param: pb.SolverParameter, iteration: int, current_step: int =
 
 
 class Updater:
-    """Turns accumulated gradients into Caffe's update for one solver type."""
+    """Turns accumulated gradients into Caffe's update for one solver type.
 
-    def __init__(self, param: pb.SolverParameter, blobs: Sequence[LearnableBlob]):
+    ``log`` (a :class:`mcnn.engine.glog.GlogWriter` or any ``log(message, where)``) receives the lines
+    Caffe's solver logs during an update: the ``Gradient clipping`` line of ClipGradients.
+    """
+
+    def __init__(self, param: pb.SolverParameter, blobs: Sequence[LearnableBlob],
+                 log: Callable[[str, str], None] | None = None):
         self.param = param
+        self.log = log
         self.type = solver_type(param)
         self.blobs = list(blobs)
         sets = 2 if self.type in ("AdaDelta", "Adam") else 1
@@ -204,15 +210,23 @@ class Updater:
 
     @torch.no_grad()
     def clip_gradients(self) -> float:
-        """Scale all gradients so their global L2 norm is at most ``clip_gradients``; returns the norm."""
+        """Scale all gradients so their global L2 norm is at most ``clip_gradients``; returns the norm.
+
+        Frozen blobs (no gradient) stay out of the norm, as Caffe computes no diff for them. When it
+        scales, it logs Caffe's line (SGDSolver::ClipGradients, src/caffe/solvers/sgd_solver.cpp).
+        """
         clip = self.param.clip_gradients
         grads = [b.tensor.grad for b in self.blobs if b.tensor.grad is not None]
         if clip < 0 or not grads:
             return float("nan")
         norm = math.sqrt(sum(float((g.double() ** 2).sum()) for g in grads))
         if norm > clip:
+            scale = clip / norm
+            if self.log is not None:
+                self.log(f"Gradient clipping: scaling down gradients (L2 norm {norm:.6g} > {clip:.6g}) "
+                         f"by scale factor {scale:.6g}", "sgd_solver.cpp:99")
             for g in grads:
-                g.mul_(clip / norm)
+                g.mul_(scale)
         return norm
 
     @torch.no_grad()

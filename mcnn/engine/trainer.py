@@ -35,8 +35,8 @@ from mcnn.engine import distributed, snapshots
 from mcnn.engine.dashboard import TrainObserver
 from mcnn.engine.data import FEED_TYPES, Feed, batches, feed_mismatch, feed_shapes, make_feed
 from mcnn.engine.glog import GlogWriter, log_outputs
-from mcnn.engine.layers import cuda_precision
 from mcnn.engine.net import Net
+from mcnn.engine.process import cuda_precision
 from mcnn.engine.signals import SignalRequests
 from mcnn.engine.solver import Updater, fine_tune_models, learning_rate, solver_nets, solver_type
 from mcnn.engine.train_options import TrainOptions, TrainResult, make_forward
@@ -98,7 +98,7 @@ class Trainer:
                 raise feed_mismatch(self.train_feeds, feeds) or e from None
         models = fine_tune_models(p, self.options.weights, self.options.snapshot, self.base)
         snapshots.load_fine_tune_weights([self.net, *self.test_nets], models, self.log)
-        self.updater = Updater(p, self.net.learnable())
+        self.updater = Updater(p, self.net.learnable(), log=self.log)
         self.iter = 0
         self.current_step = 0
         self.test_passes = [0] * len(self.test_nets)
@@ -236,7 +236,7 @@ class Trainer:
             self.on_gradients_ready(blobs)
             rate, self.current_step = learning_rate(p, self.iter, self.current_step)
             if displayed:
-                self.log(f"Iteration {self.iter}, lr = {rate:.6g}", "sgd_solver.cpp:138")
+                self.log(f"Iteration {self.iter}, lr = {rate:.6g}", "sgd_solver.cpp:112")
                 if self.observer is not None:
                     self.observer.train(self.iter, self.losses[-1], self._smoothed(), rate,
                                         {k: blobs[k] for k in self.net.outputs},

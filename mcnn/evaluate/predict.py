@@ -73,6 +73,10 @@ class Backend:
         """The named ``blobs`` after a forward pass of ``batch`` (N x C x H x W, preprocessed, float32)."""
         raise NotImplementedError
 
+    def expect(self, images: int, batch_size: int) -> None:
+        """Announce the whole job (``images`` in batches of ``batch_size``) before its first batch, so the
+        backend can choose how to run it; the choice is the same for every run of the same job."""
+
 
 class EngineBackend(Backend):
     """The PyTorch engine (traced and frozen for inference, see :mod:`mcnn.engine.inference`)."""
@@ -82,6 +86,13 @@ class EngineBackend(Backend):
 
         self.net = load_net(deploy, weights, device=device)
         self._models: dict[tuple[str, ...], object] = {}
+        self.compile: bool | None = None  # None: compile (see expect)
+
+    def expect(self, images: int, batch_size: int) -> None:
+        """See :meth:`Backend.expect`: a short job runs eagerly (:func:`mcnn.engine.inference.worth_compiling`)."""
+        from mcnn.engine.inference import worth_compiling
+
+        self.compile = worth_compiling(self.net, images, batch_size)
 
     def forward(self, batch: np.ndarray, blobs: Sequence[str]) -> dict[str, np.ndarray]:
         """See :meth:`Backend.forward`; one traced model per set of requested blobs."""
@@ -89,7 +100,7 @@ class EngineBackend(Backend):
 
         key = tuple(blobs)
         if key not in self._models:
-            self._models[key] = InferenceModel(self.net, blobs)
+            self._models[key] = InferenceModel(self.net, blobs, optimize=self.compile)
         return self._models[key](batch)  # type: ignore[operator]
 
 
@@ -160,6 +171,7 @@ def predict_lmdb(backend: Backend, lmdb: PathLike, transform: pb.TransformationP
     transformer = Transformer(transform, pb.TEST, records.shape, layer="data", base_dir=Path(lmdb).parent)
     rng = np.random.default_rng(0)  # only used if the TEST transform mirrors, as Caffe would
     blobs = [prob_blob] + ([feature_blob] if feature_blob else [])
+    backend.expect(len(records), batch_size)
     labels, out = forward_records(backend, records, transformer, blobs, 0, len(records), batch_size, rng, progress)
     return Predictions(keys=[k.decode() for k in records.keys], labels=labels,
                        probabilities=out[prob_blob].astype(np.float64),

@@ -267,7 +267,9 @@ class _Job:
                     if bar is not None:
                         bar.update(stop - start)
                     continue
-                backend = backend or make_backend(self.deploy, self.weights, self.engine, self.gpu)
+                if backend is None:
+                    backend = make_backend(self.deploy, self.weights, self.engine, self.gpu)
+                    backend.expect(len(self.records), self.batch_size)  # the whole screen: a resume runs alike
                 _write_part(_part(self.parts, i), self.part(backend, i, start, stop, cells,
                                                            bar.update if bar is not None else None))
         finally:

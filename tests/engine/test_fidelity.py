@@ -37,8 +37,8 @@ from mcnn.caffe.solver_rules import snapshot_prefix
 from mcnn.engine import distributed
 from mcnn.engine.glog import GlogWriter
 from mcnn.engine.launch import solver_gpus
-from mcnn.engine.layers import cuda_precision
 from mcnn.engine.net import Net
+from mcnn.engine.process import cuda_precision
 from mcnn.engine.snapshots import snapshot_paths
 from mcnn.engine.solver import Updater, solver_nets
 from mcnn.engine.trainer import Trainer, TrainOptions

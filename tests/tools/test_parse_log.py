@@ -86,3 +86,18 @@ def test_row_rules_and_bad_logs(tmp_path: Path) -> None:
     out = run_script("tools/parse_log.py", tmp_path / "solving_only.log", tmp_path / "o")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "nothing to tabulate" in out.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_stamps_with_the_year() -> None:
+    """glog 0.6 and later write YYYYMMDD (a Caffe built on Debian 12); such a log runs into the new year."""
+    lines = ["I20261231 23:59:58.500000 42 solver.cpp:289] Solving x",
+             "I20261231 23:59:59.000000 42 solver.cpp:243] Iteration 0 (0 iter/s, 0.5s/1 iters), loss = 2",
+             "I20261231 23:59:59.000000 42 solver.cpp:258]     Train net output #0: loss = 2 (* 1 = 2 loss)",
+             "I20261231 23:59:59.000000 42 sgd_solver.cpp:112] Iteration 0, lr = 0.01",
+             "I20270101 00:00:01.250000 42 solver.cpp:243] Iteration 1 (0.5 iter/s, 2.25s/1 iters), loss = 1",
+             "I20270101 00:00:01.250000 42 solver.cpp:258]     Train net output #0: loss = 1 (* 1 = 1 loss)",
+             "I20270101 00:00:01.250000 42 sgd_solver.cpp:112] Iteration 1, lr = 0.001"]
+    log = parse_lines(lines, 1999)  # the file's year is ignored where the stamps give one
+    # a row takes the rate logged before its outputs (Caffe's rule), so iteration 1 has iteration 0's
+    assert [(r["NumIters"], r["Seconds"], r["LearningRate"], r["loss"]) for r in log.train] == [
+        (0.0, 0.5, 0.01, 2.0), (1.0, 2.75, 0.01, 1.0)]
