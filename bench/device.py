@@ -44,8 +44,8 @@ import torch  # noqa: E402
 
 from mcnn.caffe.proto import caffe_pb2 as pb  # noqa: E402
 from mcnn.cli import one_line  # noqa: E402
-from mcnn.engine.layers import cuda_precision  # noqa: E402
 from mcnn.engine.net import Net  # noqa: E402
+from mcnn.engine.process import cuda_precision  # noqa: E402
 from mcnn.errors import ConfigError  # noqa: E402
 
 SIZES = ("demo", "bbbc021")

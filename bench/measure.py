@@ -52,30 +52,11 @@ def _tree_rss(pid: int) -> tuple[int, int]:
 
 def measure(cmd: list[str]) -> dict[str, float]:
     """Run ``cmd``; wall time, the largest process's peak RSS and the sampled peaks of the tree
-    (all resident memory, and its anonymous part)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0, 0]
-    done = threading.Event()
+    (all resident memory, and its anonymous part): :func:`measure_logged` with a throw-away log."""
+    import tempfile
 
-    def sample() -> None:
-        while not done.is_set():
-            total, anon = _tree_rss(proc.pid)
-            peak[0], peak[1] = max(peak[0], total), max(peak[1], anon)
-            done.wait(0.05)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    done.set()
-    thread.join()
-    wall = time.perf_counter() - start
-    stderr = proc.stderr.read() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{stderr}")
-    return {"wall_s": wall, "max_rss_mb": usage.ru_maxrss / 1024, "tree_rss_mb": peak[0] / 2**20,
-            "tree_anon_mb": peak[1] / 2**20}
+    with tempfile.TemporaryDirectory(prefix="mcnn-bench-") as tmp:
+        return measure_logged(cmd, Path(tmp) / "output.log")
 
 
 def measure_logged(cmd: list[str], log: Path, env: dict[str, str] | None = None,

@@ -318,7 +318,9 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--driver"]:
         sys.path.insert(0, str(ROOT))
         driver(sys.argv[2:])
-        sys.exit(0)
+        from mcnn.cli import exit_now
+
+        exit_now(0)  # as tools/evaluate.py ends
     sys.path.insert(0, str(ROOT))
     from mcnn.cli import run
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import mcnn
 from tests.support import ROOT, run_script
+from tests.support.scripts import load_script
 
 
 def package_parts() -> list[str]:
@@ -44,11 +44,7 @@ def test_code_health_limits_hold() -> None:
 
 def test_code_health_finds_an_offender(tmp_path: Path) -> None:
     """The measurement is real: a long, complex, undocumented module is reported."""
-    spec = importlib.util.spec_from_file_location("code_health", ROOT / "tools" / "code_health.py")
-    assert spec and spec.loader
-    code_health = importlib.util.module_from_spec(spec)
-    sys.modules["code_health"] = code_health  # dataclasses look their module up
-    spec.loader.exec_module(code_health)
+    code_health = load_script("tools/code_health.py", "code_health")
     (tmp_path / "mcnn").mkdir()
     branches = "".join(f"    if x == {i}:\n        return {i}\n" for i in range(25))
     filler = "".join(f"Y{i} = {i}\n" for i in range(400))

@@ -32,6 +32,7 @@ from mcnn.reproduce import ReproduceOptions
 from tests.support import ROOT
 from tests.support.lookalikes import lookalike
 from tests.support.prepared import run_prepare
+from tests.support.scripts import load_script
 
 #: A two-scale M-CNN small enough that a split trains and evaluates in about a second.
 NET = {"scales": (4, 8), "pathway_widths": (2, 2), "fusion_width": 8, "fusion_pool": 0, "fc_width": 8}
@@ -68,10 +69,7 @@ def rows(run_dir: Path) -> list[dict[str, str]]:
 
 def tool_main(argv: list[str]) -> int:
     """tools/reproduce.py in this process: its parser, main and the one-line error handling."""
-    spec = importlib.util.spec_from_file_location("reproduce_tool", ROOT / "tools" / "reproduce.py")
-    assert spec and spec.loader
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script("tools/reproduce.py", "reproduce_tool")
     return run("reproduce", lambda: tool.main(tool.get_args_parser().parse_args(argv)))
 
 

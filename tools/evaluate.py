@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcnn.caffe.transform import LmdbRecords
-from mcnn.cli import ArgumentParser, add_model_arguments, output_folder, run
+from mcnn.cli import ArgumentParser, add_model_arguments, exit_now, output_folder, run
 from mcnn.evaluate.fieldview import class_examples, find_channels, resolve_channels
 from mcnn.evaluate.outputs import write_evaluation
 from mcnn.evaluate.predict import run_model_args
@@ -64,4 +64,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run("evaluate", lambda: main(get_args_parser().parse_args())))
+    exit_now(run("evaluate", lambda: main(get_args_parser().parse_args())))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcnn.cli import ArgumentParser, add_model_arguments, output_folder, run
+from mcnn.cli import ArgumentParser, add_model_arguments, exit_now, output_folder, run
 from mcnn.screening import ScreenSettings, screen_outputs
 
 
@@ -60,4 +60,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run("predict", lambda: main(get_args_parser().parse_args())))
+    exit_now(run("predict", lambda: main(get_args_parser().parse_args())))

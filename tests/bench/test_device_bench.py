@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from types import ModuleType
 import pytest
 
 from tests.support import ROOT, run_script
+from tests.support.scripts import load_script
 
 SIZES = {"demo": "2x128x128", "bbbc021": "3x128x160"}
 GOAL_ROWS = {("bbbc021", "fp32", "forward"), ("bbbc021", "bf16", "forward"), ("bbbc021", "bf16", "train")}
@@ -18,11 +18,7 @@ GOAL_ROWS = {("bbbc021", "fp32", "forward"), ("bbbc021", "bf16", "forward"), ("b
 
 def _load_device() -> ModuleType:
     sys.path.insert(0, str(ROOT / "bench"))  # device.py imports plain_torch beside it
-    spec = importlib.util.spec_from_file_location("device_bench", ROOT / "bench" / "device.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/device.py", "device_bench")
 
 
 @pytest.mark.slow

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
 from types import ModuleType
 
 import pytest
@@ -16,16 +14,11 @@ from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.engine.layers import Pooling
 from mcnn.engine.net import Net
 from mcnn.errors import ConfigError
-from tests.support import ROOT
+from tests.support.scripts import load_script
 
 
 def _load_plain() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("plain_torch", ROOT / "bench" / "plain_torch.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("plain_torch", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/plain_torch.py", "plain_torch")
 
 
 plain_torch = _load_plain()

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from mcnn.errors import ConfigError
-from tests.support import ROOT
+from tests.support.scripts import load_script
 
 
 def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vs_caffe_bench", ROOT / "bench" / "vs_caffe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("vs_caffe_bench", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/vs_caffe.py", "vs_caffe_bench")
 
 
 vs = _load()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,18 +11,15 @@ import pytest
 from mcnn.cli import run
 from mcnn.dose.outputs import EC50_COLUMNS, POINT_COLUMNS
 from tests.dose.synth import CONCENTRATIONS, INDEX_COLUMNS, write_predictions
-from tests.support import ROOT, run_script
+from tests.support import run_script
+from tests.support.scripts import load_script
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TWO_CLASS = {"Wortmannin": (-1.5, 0.02, 0.97, 0.5), "LY294002": (-1.0, 0.0, 0.9, 3.0), "Inert": (-1.0, 0.1, 0.1, 1.0)}
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location("dose_response_tool", ROOT / "tools" / "dose_response.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/dose_response.py", "dose_response_tool")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -19,7 +19,6 @@ Caffe facts asserted here, from the BVLC source:
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
 import os
@@ -44,6 +43,7 @@ from mcnn.engine.solver import Updater, solver_nets
 from mcnn.engine.trainer import Trainer, TrainOptions
 from mcnn.errors import ConfigError
 from tests.support import ROOT
+from tests.support.scripts import load_script
 from tests.support.tiny import write_lmdb
 
 FAKES = ROOT / "tests" / "fakes"
@@ -175,10 +175,7 @@ def test_train_and_test_state_select_layers_as_caffe_merges_them() -> None:
 
 
 def _load_train_tool():
-    spec = importlib.util.spec_from_file_location("train_tool", ROOT / "tools" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/train.py", "train_tool")
 
 
 def test_train_tool_passes_level_stage_and_tf32() -> None:

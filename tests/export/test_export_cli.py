@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -15,17 +14,13 @@ from mcnn.engine.net import load_net
 from mcnn.errors import ExportError
 from mcnn.export import OnnxRunner
 from mcnn.export.common import checked_write, engine_outputs, random_feeds
-from tests.support import ROOT
 from tests.support.export_nets import deploy_path, fresh_net
+from tests.support.scripts import load_script
 
 
 def load_tool() -> ModuleType:
     """tools/export.py as a module (in-process: no second torch import per case)."""
-    spec = importlib.util.spec_from_file_location("export_tool", ROOT / "tools" / "export.py")
-    assert spec and spec.loader
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_script("tools/export.py", "export_tool")
 
 
 def export(*argv: str | Path) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -11,18 +10,15 @@ import pytest
 import tifffile
 
 from tests.simulate.support import read_rows
-from tests.support import ROOT, run_script
+from tests.support import run_script
+from tests.support.scripts import load_script
 
 SCRIPT = "tools/simulate.py"
 
 
 def load_tool() -> ModuleType:
     """tools/simulate.py as a module, for its parser."""
-    spec = importlib.util.spec_from_file_location("simulate_tool", ROOT / SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "simulate_tool")
 
 
 def test_writes_a_screen_and_a_summary(tmp_path: Path) -> None:
