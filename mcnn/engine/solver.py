@@ -21,19 +21,18 @@ import torch
 
 from mcnn.caffe import io as cio
 from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.caffe.upgrade import SOLVER_TYPES as LEGACY_SOLVER_TYPES
 from mcnn.engine.net import LearnableBlob
 from mcnn.errors import ConfigError
 
-SOLVER_TYPES = ("SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam")
-_LEGACY_TYPES = {pb.SolverParameter.SGD: "SGD", pb.SolverParameter.NESTEROV: "Nesterov",
-                 pb.SolverParameter.ADAGRAD: "AdaGrad", pb.SolverParameter.RMSPROP: "RMSProp",
-                 pb.SolverParameter.ADADELTA: "AdaDelta", pb.SolverParameter.ADAM: "Adam"}
+#: Caffe's solver types, in its enum's order (the names of the deprecated ``solver_type`` values, mapped).
+SOLVER_TYPES = tuple(LEGACY_SOLVER_TYPES.values())
 
 
 def solver_type(param: pb.SolverParameter) -> str:
     """The solver type, honouring the deprecated ``solver_type`` enum like Caffe."""
     if param.HasField("solver_type") and not param.HasField("type"):
-        return _LEGACY_TYPES[param.solver_type]
+        return LEGACY_SOLVER_TYPES[pb.SolverParameter.SolverType.Name(param.solver_type)]
     if param.type not in SOLVER_TYPES:
         raise ConfigError(f"solver type {param.type!r} is not supported; choose from {', '.join(SOLVER_TYPES)}")
     return param.type
