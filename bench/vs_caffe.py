@@ -144,10 +144,9 @@ def summary(runs: list[Row], images: int, iterations: int, command: str) -> Row:
     """A side's figures over its runs: best wall seconds and the rates from it, best per-iteration seconds
     from the logs, the largest peak RSS (MiB); ``images`` per run, ``iterations`` per run (1 for evaluation)."""
     wall = min(float(r["wall_s"]) for r in runs)
-    out: Row = {"command": command, "wall_s": wall, "s_per_iter": wall / iterations,
-                              "images_per_s": images / wall,
-                              "max_rss_mb": max(float(r["max_rss_mb"]) for r in runs),
-                              "tree_rss_mb": max(float(r["tree_rss_mb"]) for r in runs), "runs": runs}
+    out: Row = {"command": command, "wall_s": wall, "s_per_iter": wall / iterations, "images_per_s": images / wall,
+                "max_rss_mb": max(float(r["max_rss_mb"]) for r in runs),
+                "tree_rss_mb": max(float(r["tree_rss_mb"]) for r in runs), "runs": runs}
     per_iter = [float(r["log_s_per_iter"]) for r in runs if r.get("log_s_per_iter")]
     if per_iter:
         out["log_s_per_iter"] = min(per_iter)
@@ -191,16 +190,14 @@ def training_result(name: str, case: TrainCase, runs: dict[str, list[Row]],
 
 
 def scale_of(train_val: Path) -> float:
-    """``transform_param.scale`` of the TEST Data layer of ``train_val`` (what evaluate.py applies)."""
-    from mcnn.caffe import io as cio
-    from mcnn.caffe.proto import caffe_pb2 as pb
+    """``transform_param.scale`` of the TEST Data layer of ``train_val`` (what evaluate.py applies, read the
+    way it reads it); ConfigError if that transform does more than scale (the OpenCV script only scales)."""
+    from mcnn.evaluate.predict import test_transform
 
-    for layer in cio.read_net(train_val).layer:
-        if layer.type == "Data" and any(rule.phase == pb.TEST for rule in layer.include):
-            if layer.transform_param.mean_value or layer.transform_param.mean_file or layer.transform_param.crop_size:
-                raise ConfigError(f"{train_val}: layer '{layer.name}': the OpenCV script applies only a scale")
-            return layer.transform_param.scale if layer.transform_param.HasField("scale") else 1.0
-    raise ConfigError(f"{train_val}: no TEST Data layer")
+    transform = test_transform(train_val)
+    if transform.mean_value or transform.mean_file or transform.crop_size:
+        raise ConfigError(f"{train_val}: the TEST transform has a mean or crop; the OpenCV script applies only a scale")
+    return transform.scale if transform.HasField("scale") else 1.0
 
 
 def agreement(engine_csv: Path, opencv_csv: Path) -> dict[str, float]:

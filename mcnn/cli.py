@@ -66,8 +66,8 @@ def run(prog: str, main: Callable[[], int | None]) -> int:
 def exit_now(status: int) -> NoReturn:
     """End the process with ``status``, skipping CPython's teardown of every module and object.
 
-    With torch and matplotlib loaded that teardown takes about 0.3 s, a tenth of a short
-    ``evaluate.py`` run. What exit must still do is done: the ``atexit`` handlers run
+    With torch and matplotlib loaded that teardown took 0.80 s of a 64-record ``evaluate.py`` run
+    (``bench/startup.py``; 0.05 s without it). What exit must still do is done: the ``atexit`` handlers run
     (multiprocessing's cleanup of its workers, temporary folders, logging) and the standard
     streams are flushed. The tools that call this write their files completely and rename them
     into place (:mod:`mcnn.fsutil`) before they return, so no file depends on a finaliser.

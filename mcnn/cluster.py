@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from mcnn.errors import ConfigError
-from mcnn.fsutil import folder_lock
 from mcnn.reproduce import Reproduction
 from mcnn.reproduce_options import ReproduceOptions
 from mcnn.training import resolve_gpu
@@ -196,8 +195,7 @@ def launch(options: ReproduceOptions, launch: LaunchOptions, log: Any = print) -
     if launch.launcher == "none" and not launch.summarize_only:
         return LaunchResult(repro.run())
     prepared = repro.load() if launch.summarize_only else None  # read-only: before anything is written
-    options.out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(options.out, f".lock-{options.arch}-shard-0-of-1"):  # the in-process run's lock too
+    with repro.shard_lock():  # shard 0 of 1: the lock an in-process run of the whole folder holds
         repro.check_options()
         if prepared is not None:
             return LaunchResult(repro.finish(prepared))

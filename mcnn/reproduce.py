@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from mcnn.caffe import io as cio
@@ -116,10 +117,15 @@ class Reproduction:
 
         Holds the lock of this shard in the run folder: a second process given the same folder
         and ``--shard`` stops at once (other shards run side by side)."""
+        with self.shard_lock():
+            return self._run()
+
+    def shard_lock(self) -> AbstractContextManager[Path]:
+        """The lock of this shard (``RUN_DIR/.lock-<arch>-shard-i-of-N``; a job array holds shard 0 of 1,
+        the whole run's), held while the run folder's shared files are written; BusyError if taken."""
         i, n = self.o.shard
         self.o.out.mkdir(parents=True, exist_ok=True)
-        with folder_lock(self.o.out, f".lock-{self.o.arch}-shard-{i}-of-{n}"):
-            return self._run()
+        return folder_lock(self.o.out, f".lock-{self.o.arch}-shard-{i}-of-{n}")
 
     def _run(self) -> dict[str, object]:
         self.check_options()

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mcnn.engine.net import Net
+from mcnn.nets.summary import summarize
 
 #: A job is compiled when it runs at least this many batches ...
 COMPILE_MIN_BATCHES = 8
@@ -29,14 +30,10 @@ COMPILE_MIN_FLOP = 100e9
 
 
 def forward_flops(net: Net) -> float:
-    """Floating-point operations (2 x multiply-adds) of one image's forward through the Convolution and
-    InnerProduct layers, which hold nearly all of a CNN's arithmetic."""
-    total = 0.0
-    for entry in net.entries:
-        if entry.param.type in ("Convolution", "InnerProduct") and entry.blobs:
-            inputs_per_output = entry.blobs[0].tensor[0].numel()  # kernel volume x channels per group, or K
-            total += 2.0 * inputs_per_output * math.prod(net.blob_shapes[entry.tops[0]])
-    return total
+    """Floating-point operations (2 x multiply-adds) of one image's forward, as ``make_net.py --summary``
+    counts them (:func:`mcnn.nets.summary.summarize`)."""
+    feeds = {name: net.blob_shapes[name] for name in net.feeds if name in net.blob_shapes}
+    return 2.0 * summarize(net.param, feeds, net.phase).macs
 
 
 def worth_compiling(net: Net, images: int, batch_size: int) -> bool:

@@ -3,10 +3,10 @@
 A training step at BBBC021 size (3 x 1024 x 1280) allocates and frees about 2.5 GB of activations and
 gradients, in blocks of tens of MB. glibc's malloc serves blocks above its mmap threshold (at most 32 MB
 by default, adjusted on the fly) with fresh ``mmap`` pages and returns them on ``free``, so every step
-touches its memory anew: about 640,000 minor page faults and 1.2 s of kernel time per BBBC021 step on
-2 cores (measured with ``getrusage``). Raising the mmap and trim thresholds (``mallopt(3)``) keeps freed
-blocks in the heap for the next step; the arithmetic is unchanged, the peak resident memory grows by
-the blocks kept (about 20 % at BBBC021 size).
+touches its memory anew: about 550,000 minor page faults and 1.4 s of kernel time per BBBC021 step on
+2 cores (``getrusage``), a 2.08 s step. Raising the mmap and trim thresholds (``mallopt(3)``) keeps freed
+blocks in the heap for the next step (no faults, 1.33 s); the arithmetic is unchanged (bit-identical
+weights), the peak resident memory grows by the blocks kept (about 20 % at BBBC021 size).
 
 ``MCNN_MALLOC=system`` in the environment leaves the allocator as it is.
 """
