@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import measure  # bench/measure.py: the script's folder is on sys.path
+from measure import measure, save_json  # bench/measure.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -89,14 +89,7 @@ def main(args: argparse.Namespace) -> int:
         if synth_s is not None:
             print(f"(look-alike written in {synth_s:.1f} s; prepare decodes each field twice with --protocol full: "
                   "once for the train/test split, once for the screen LMDB)")
-        from mcnn.fsutil import atomic_write_text
-        from mcnn.machine import describe
-
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        payload = {"when": stamp, "machine": describe(), "results": results, "synthesize_s": synth_s}
-        json_path = args.json or ROOT / "bench" / "results" / f"data_prep-{stamp}.json"
-        atomic_write_text(json_path, json.dumps(payload, indent=1) + "\n")
-        print(f"results: {json_path}")
+        save_json(args.json, "data_prep", {"results": results, "synthesize_s": synth_s})
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

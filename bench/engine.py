@@ -3,6 +3,7 @@
 
 Both run the same committed deploy net, the same caffemodel (written by the engine) and the
 same inputs, in one process, so the ratio is a like-for-like comparison on this machine. The
+forwards (compiled, eager, OpenCV) alternate, round by round, and the ratio is the median of the rounds' ratios. The
 result (a JSON file and a Markdown table with the machine described) goes to bench/results/.
 
   python bench/engine.py                       # demo (2x128x128) and BBBC021 (3x1024x1280) sizes
@@ -13,18 +14,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import measure as m  # noqa: E402  (bench/measure.py, beside this script)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -32,7 +33,6 @@ from mcnn.caffe import io as cio  # noqa: E402
 from mcnn.caffe import pb  # noqa: E402
 from mcnn.engine.inference import InferenceModel  # noqa: E402
 from mcnn.engine.net import Net  # noqa: E402
-from mcnn.fsutil import atomic_write_text  # noqa: E402
 from mcnn.machine import cpu_model  # noqa: E402
 
 SIZES = {"demo": "prototxt/demo/mcnn_deploy.prototxt", "bbbc021": "prototxt/bbbc021/mcnn_deploy.prototxt"}
@@ -56,13 +56,7 @@ def machine() -> dict[str, object]:
 
 def timed(fn: Callable[[], object], repeat: int) -> float:
     """Median seconds of ``repeat`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.median(m.alternating_times({"fn": fn}, repeat)["fn"]))
 
 
 def bench_size(name: str, batch: int, repeat: int, device: str, train_iters: int) -> dict[str, object]:
@@ -81,9 +75,7 @@ def bench_size(name: str, batch: int, repeat: int, device: str, train_iters: int
     def engine_forward() -> None:  # what evaluate.py / predict.py use
         fast(x)
 
-    result["engine_eager_forward_images_per_s"] = batch / timed(eager_forward, repeat)
-    t_engine = timed(engine_forward, repeat)
-    result["engine_forward_images_per_s"] = batch / t_engine
+    forwards: dict[str, Callable[[], object]] = {"engine": engine_forward, "eager": eager_forward}
     try:
         import cv2
 
@@ -96,11 +88,19 @@ def bench_size(name: str, batch: int, repeat: int, device: str, train_iters: int
             cv_net.setInput(x)
             cv_net.forward("prob")
 
-        t_cv = timed(opencv_forward, repeat)
-        result["opencv_forward_images_per_s"] = batch / t_cv
-        result["engine_over_opencv"] = t_cv / t_engine
+        forwards["opencv"] = opencv_forward
     except ImportError:
-        result["opencv_forward_images_per_s"] = None
+        pass
+    times = m.alternating_times(forwards, repeat)
+    result["rounds"] = repeat
+    result["engine_forward_images_per_s"] = batch / float(np.median(times["engine"]))
+    result["engine_eager_forward_images_per_s"] = batch / float(np.median(times["eager"]))
+    result["opencv_forward_images_per_s"] = None
+    if "opencv" in times:
+        result["opencv_forward_images_per_s"] = batch / float(np.median(times["opencv"]))
+        ratios = [cv / en for cv, en in zip(times["opencv"], times["engine"], strict=True)]
+        result["engine_over_opencv"] = float(np.median(ratios))
+        result["engine_over_opencv_range"] = [min(ratios), max(ratios)]
 
     # Training: forward + backward + a Caffe SGD update on the train_val variant of the same net.
     train_net = Net(cio.read_net(ROOT / SIZES[name].replace("_deploy", "_train_val")), pb.TRAIN,
@@ -126,29 +126,35 @@ def bench_size(name: str, batch: int, repeat: int, device: str, train_iters: int
     return result
 
 
+def ratio_text(result: dict[str, object]) -> str:
+    """The engine/OpenCV median ratio with its per-round range, e.g. ``2.61 (2.40-2.83)``; ``—`` without OpenCV."""
+    if result.get("engine_over_opencv") is None:
+        return "—"
+    low, high = result["engine_over_opencv_range"]
+    return f"{result['engine_over_opencv']:.2f} ({low:.2f}-{high:.2f})"
+
+
 def main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     results = [bench_size(size, args.batch.get(size, 1) if isinstance(args.batch, dict) else args.batch,
-                          args.repeat if size == "demo" else max(2, args.repeat // 5), args.device,
+                          args.repeat if size == "demo" else max(3, args.repeat // 2), args.device,
                           args.train_iters if size == "demo" else max(2, args.train_iters // 5))
                for size in args.sizes]
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     info = machine()
     payload = {"when": stamp, "machine": info, "results": results}
-    out_dir = ROOT / "bench" / "results"
-    atomic_write_text(out_dir / f"engine-{stamp}.json", json.dumps(payload, indent=2) + "\n")
     lines = [f"# Engine benchmark {stamp}", "", "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), "",
-             "| size | input | batch | device | engine fwd img/s (eager) | OpenCV fwd img/s | engine/OpenCV | "
-             "train img/s |", "|---|---|---|---|---|---|---|---|"]
+             "| size | input | batch | device | engine fwd img/s (eager) | OpenCV fwd img/s | engine/OpenCV "
+             "(per-round range) | train img/s |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         cv = r["opencv_forward_images_per_s"]
         lines.append(f"| {r['size']} | {r['input']} | {r['batch']} | {r['device']} | "
                      f"{r['engine_forward_images_per_s']:.2f} ({r['engine_eager_forward_images_per_s']:.2f}) | "
                      f"{cv if cv is None else f'{cv:.2f}'} | "
-                     f"{r.get('engine_over_opencv', float('nan')):.2f} | {r['train_images_per_s']:.2f} |")
+                     f"{ratio_text(r)} | {r['train_images_per_s']:.2f} |")
     text = "\n".join(lines) + "\n"
-    atomic_write_text(out_dir / f"engine-{stamp}.md", text)
+    m.write_results(Path(args.out), f"engine-{stamp}", payload, text)
     print(text)
     return 0
 
@@ -157,10 +163,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--batch", type=int, default=None, help="images per forward (default 16 demo, 1 bbbc021)")
-    p.add_argument("--repeat", type=int, default=10, help="timed forward calls at the demo size (fewer at bbbc021)")
+    p.add_argument("--repeat", type=int, default=10,
+                   help="alternated rounds of timed forwards (engine, OpenCV) at the demo size, half at bbbc021")
     p.add_argument("--train-iters", type=int, default=10, help="timed training steps at the demo size")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder for engine-<time>.json and .md")
     return p
 
 

@@ -153,19 +153,41 @@ def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
     return diff / scale if scale else diff
 
 
-def best_alternating(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Best seconds per call of each of ``calls`` over ``rounds`` rounds after one warm-up call each; the
-    calls alternate within a round and their order flips every round (a busy machine slows all alike)."""
+def alternating_times(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each of ``calls`` in each of ``rounds`` rounds, after one warm-up call each; the calls
+    alternate within a round and their order flips every round, so the calls of one round share the machine's
+    speed of the moment (a shared VM's varies by up to a third within half an hour): compare them round by
+    round."""
     names = list(calls)
     for name in names:
         calls[name]()
-    best = dict.fromkeys(names, math.inf)
+    times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             start = time.perf_counter()
             calls[name]()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def best_alternating(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Best seconds per call of each of ``calls`` over :func:`alternating_times`' rounds."""
+    return {name: min(times) for name, times in alternating_times(calls, rounds).items()}
+
+
+def save_json(out: Path | None, kind: str, payload: dict[str, object]) -> Path:
+    """Write ``payload`` with the time and the machine (:func:`mcnn.machine.describe`) added to ``out``, by
+    default ``bench/results/<kind>-<time>.json``, atomically; prints and returns the path."""
+    import json
+
+    from mcnn.fsutil import atomic_write_text
+    from mcnn.machine import describe
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = out or Path(__file__).resolve().parent / "results" / f"{kind}-{stamp}.json"
+    atomic_write_text(path, json.dumps({"when": stamp, "machine": describe(), **payload}, indent=1) + "\n")
+    print(f"results: {path}")
+    return path
 
 
 @functools.cache

@@ -25,7 +25,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -33,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import measure  # bench/measure.py: the script's folder is on sys.path
+from measure import measure, save_json  # bench/measure.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -176,8 +175,6 @@ def run_one(raw: Path, work: Path, fields: int, args: argparse.Namespace) -> dic
 def main(args: argparse.Namespace) -> int:
     """Write the screen, measure every ``--fields`` count, print and save the figures."""
     from mcnn.cli import int_list
-    from mcnn.fsutil import atomic_write_text
-    from mcnn.machine import describe
 
     counts = int_list(args.fields, "--fields")
     work = args.keep or Path(tempfile.mkdtemp(prefix="mcnn-bench-screen-"))
@@ -198,11 +195,7 @@ def main(args: argparse.Namespace) -> int:
                 cells.append(f"{r[step + '_fields_per_s']:>11.1f} {m['max_rss_mb']:>7.0f} {m['tree_rss_mb']:>8.0f} "
                              f"{m['tree_anon_mb']:>8.0f} |")
             print(" ".join(cells).rstrip(" |"))
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        payload = {"when": stamp, "machine": describe(), "screen_written_s": written_s, "results": results}
-        json_path = args.json or ROOT / "bench" / "results" / f"screen-{stamp}.json"
-        atomic_write_text(json_path, json.dumps(payload, indent=1) + "\n")
-        print(f"results: {json_path}")
+        save_json(args.json, "screen", {"screen_written_s": written_s, "results": results})
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -15,13 +15,14 @@ of ``prepare`` get it with the dataset).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -119,32 +120,40 @@ def _check_index(count: int, frame: int, label: str) -> None:
         raise BadInputError(label, f"plane {frame} (Frame_ column) requested, the file has {count} plane(s)")
 
 
+@contextlib.contextmanager
+def _tiff_pages(path: Path, label: str) -> Iterator[Any]:
+    """The pages of the open TIFF ``path`` (tifffile's warnings silenced); a file without an image is a
+    :class:`BadInputError` naming ``label``."""
+    import tifffile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with tifffile.TiffFile(path) as tif:
+            if not len(tif.pages):
+                raise BadInputError(label, "unreadable or truncated image (no image in the file)")
+            yield tif.pages
+
+
 def read_frame(path: Path, frame: int, label: str) -> np.ndarray:
     """Plane ``frame`` (0-based) of a multi-page TIFF, or sample ``frame`` of a single multi-sample page."""
-    import tifffile
 
     if not path.is_file():
         raise BadInputError(label, "missing file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with tifffile.TiffFile(path) as tif:
-                pages = tif.pages
-                if not len(pages):
-                    raise BadInputError(label, "unreadable or truncated image (no image in the file)")
-                if len(pages) > 1:
-                    _check_index(len(pages), frame, label)
-                    array = pages[frame].asarray()
+        with _tiff_pages(path, label) as pages:
+            if len(pages) > 1:
+                _check_index(len(pages), frame, label)
+                array = pages[frame].asarray()
+            else:
+                page = pages[0]
+                array = page.asarray()
+                if array.ndim == 3:
+                    samples_first = page.axes.startswith("S") or array.shape[0] < array.shape[-1]
+                    count = array.shape[0] if samples_first else array.shape[-1]
+                    _check_index(count, frame, label)
+                    array = array[frame] if samples_first else array[..., frame]
                 else:
-                    page = pages[0]
-                    array = page.asarray()
-                    if array.ndim == 3:
-                        samples_first = page.axes.startswith("S") or array.shape[0] < array.shape[-1]
-                        count = array.shape[0] if samples_first else array.shape[-1]
-                        _check_index(count, frame, label)
-                        array = array[frame] if samples_first else array[..., frame]
-                    else:
-                        _check_index(1, frame, label)
+                    _check_index(1, frame, label)
     except BadInputError:
         raise
     except Exception as exc:  # every decoder failure becomes one line naming the file
@@ -158,29 +167,23 @@ def read_frame(path: Path, frame: int, label: str) -> np.ndarray:
 def tiff_header(path: Path, frame: int | None, label: str) -> Header | None:
     """(height, width) and dtype of plane ``frame`` of a TIFF, read from its header only (None for a
     file of another format or a page that is not a plain 2-D plane)."""
-    import tifffile
 
     if not path.is_file():
         raise BadInputError(label, "missing file")
     if path.suffix.lower() not in _TIFF:
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with tifffile.TiffFile(path) as tif:
-                pages = tif.pages
-                if not len(pages):
-                    raise BadInputError(label, "unreadable or truncated image (no image in the file)")
-                index = frame if frame is not None and len(pages) > 1 else 0
-                if index >= len(pages):
-                    raise BadInputError(label, f"plane {index} (Frame_ column) requested, the file has "
-                                        f"{len(pages)} plane(s)")
-                page = pages[index]
-                shape, dtype = tuple(page.shape), np.dtype(page.dtype).name
-                end = max((o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)), default=0)
-                if end > path.stat().st_size:  # the pixel data the header promises is not all there
-                    raise BadInputError(label, f"unreadable or truncated image (pixel data ends at byte {end}, the "
-                                        f"file has {path.stat().st_size})")
+        with _tiff_pages(path, label) as pages:
+            index = frame if frame is not None and len(pages) > 1 else 0
+            if index >= len(pages):
+                raise BadInputError(label, f"plane {index} (Frame_ column) requested, the file has "
+                                    f"{len(pages)} plane(s)")
+            page = pages[index]
+            shape, dtype = tuple(page.shape), np.dtype(page.dtype).name
+            end = max((o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)), default=0)
+            if end > path.stat().st_size:  # the pixel data the header promises is not all there
+                raise BadInputError(label, f"unreadable or truncated image (pixel data ends at byte {end}, the "
+                                    f"file has {path.stat().st_size})")
     except BadInputError:
         raise
     except Exception as exc:

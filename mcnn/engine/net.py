@@ -93,6 +93,8 @@ class Net:
                 available.pop(b, None)
             inferred, impl = self._build_layer(layer, [self.blob_shapes[b] for b in bottoms], data_shapes)
             _mark_in_place(impl, layer, fresh)
+            if impl is not None:
+                impl.reads_net_input = any(b in self.feeds for b in bottoms)
             feed = layer_type(layer).feed
             entry = _Entry(param=layer, impl=impl, bottoms=bottoms, tops=list(layer.top),
                            batch_axis=inferred.batch_axis)

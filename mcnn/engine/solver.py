@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mcnn.caffe import io as cio
@@ -155,32 +156,39 @@ def fine_tune_models(param: pb.SolverParameter, flag_weights: Sequence[str], sna
 
 
 def learning_rate(param: pb.SolverParameter, iteration: int, current_step: int = 0) -> tuple[float, int]:
-    """(rate, current_step) at ``iteration`` (Caffe's GetLearningRate).
+    """(rate, current_step) at ``iteration`` (Caffe's GetLearningRate), the rate as the float Caffe computes.
 
     ``current_step`` is the multistep counter Caffe keeps (and stores in the solverstate); it
     advances by at most one step per call, as in Caffe.
     """
+    # Caffe's types (src/caffe/solvers/sgd_solver.cpp): step, exp and multistep raise the float gamma to an
+    # integer power, which C++ computes in double; inv, poly and sigmoid compute in float (powf, expf: here
+    # the double result rounded to float, which glibc's functions match to their last bit but for rare ties).
+    f32 = np.float32
     policy = param.lr_policy
-    base, gamma, power = param.base_lr, param.gamma, param.power
+    base, gamma, power = f32(param.base_lr), f32(param.gamma), f32(param.power)
     if policy == "fixed":
-        return base, current_step
+        return float(base), current_step
     if policy == "step":
         if param.stepsize <= 0:
             raise ConfigError("lr_policy step needs a positive stepsize")
         step = iteration // param.stepsize
-        return base * gamma ** step, step
+        return float(f32(float(base) * float(gamma) ** step)), step
     if policy == "exp":
-        return base * gamma ** iteration, current_step
+        return float(f32(float(base) * float(gamma) ** iteration)), current_step
     if policy == "inv":
-        return base * (1 + gamma * iteration) ** (-power), current_step
+        x = f32(1) + gamma * f32(iteration)
+        return float(base * f32(float(x) ** -float(power))), current_step
     if policy == "multistep":
         if current_step < len(param.stepvalue) and iteration >= param.stepvalue[current_step]:
             current_step += 1
-        return base * gamma ** current_step, current_step
+        return float(f32(float(base) * float(gamma) ** current_step)), current_step
     if policy == "poly":
-        return base * (1 - iteration / param.max_iter) ** power, current_step
+        x = f32(1) - f32(iteration) / f32(param.max_iter)
+        return float(base * f32(float(x) ** float(power))), current_step
     if policy == "sigmoid":
-        return base * (1 / (1 + math.exp(-gamma * (iteration - param.stepsize)))), current_step
+        x = -gamma * (f32(iteration) - f32(param.stepsize))
+        return float(base * (f32(1) / (f32(1) + f32(math.exp(float(x)))))), current_step
     raise ConfigError(f"unknown lr_policy {policy!r}; choose from fixed, step, exp, inv, multistep, poly, sigmoid")
 
 

@@ -234,7 +234,10 @@ class Trainer:
             if displayed:
                 self._display(blobs)
             self.on_gradients_ready(blobs)
-            rate, self.current_step = learning_rate(p, self.iter, self.current_step)
+            rate, step = learning_rate(p, self.iter, self.current_step)
+            if p.lr_policy == "multistep" and step != self.current_step:
+                self.log(f"MultiStep Status: Iteration {self.iter}, step = {step}", "sgd_solver.cpp:50")
+            self.current_step = step
             if displayed:
                 self.log(f"Iteration {self.iter}, lr = {rate:.6g}", "sgd_solver.cpp:112")
                 if self.observer is not None:

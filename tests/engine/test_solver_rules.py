@@ -20,16 +20,21 @@ Caffe facts used (sgd_solver.cpp and the solvers/ directory):
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
 import pytest
 import torch
 
+from mcnn.caffe import io as cio
 from mcnn.caffe import pb
+from mcnn.engine.glog import GlogWriter
 from mcnn.engine.net import LearnableBlob
 from mcnn.engine.solver import Updater, learning_rate
+from mcnn.engine.trainer import Trainer, TrainOptions
 from mcnn.errors import McnnError
+from tests.support.tiny import make_setup
 
 # ---------------------------------------------------------------------------
 # learning-rate policies
@@ -123,6 +128,43 @@ def test_multistep_advances_at_most_one_step_per_call() -> None:
     assert learning_rate(p, 20, 2) == (pytest.approx(0.0125), 3)
     assert learning_rate(p, 20, 3) == (pytest.approx(0.0125), 3)   # no stepvalues left
     assert learning_rate(p, 6, 1) == (pytest.approx(0.05), 1)      # 6 < 8: stays
+
+
+@pytest.mark.parametrize(("policy", "params", "it", "caffe"), [
+    ("exp", {"gamma": 0.98}, 11, "0.00800731"),
+    ("inv", {"gamma": 0.01, "power": 0.75}, 6, "0.0095724"),
+    ("inv", {"gamma": 0.01, "power": 0.75}, 49, "0.00741498"),
+    ("poly", {"power": 1.5, "max_iter": 50}, 1, "0.00970151"),
+    ("poly", {"power": 1.5, "max_iter": 50}, 37, "0.00132574"),
+    ("poly", {"power": 1.5, "max_iter": 50}, 48, "8.00001e-05"),
+    ("sigmoid", {"gamma": 0.2, "stepsize": 25}, 36, "0.0090025"),
+])
+def test_the_rate_is_caffes_float(policy: str, params: dict[str, float], it: int, caffe: str) -> None:
+    """``lr = `` as real Caffe 1.0 (9b89154, CPU) logged it with base_lr 0.01 (tests/parity/test_solvers.py
+    compares every line): the rate is a float, inv/poly/sigmoid computed in float. The same formulas in
+    double print differently in the 6th digit (0.0095724 vs 0.00957239, 8.00001e-05 vs 8e-05)."""
+    rate = rate_at(pb.SolverParameter(base_lr=0.01, lr_policy=policy, **params), it)
+    assert rate == float(np.float32(rate))
+    assert f"{rate:.6g}" == caffe
+
+
+def test_training_logs_caffes_multistep_status_lines(tmp_path) -> None:
+    """Caffe logs ``MultiStep Status: Iteration I, step = S`` (sgd_solver.cpp:50) where the step changes, with
+    or without ``display``, before that iteration's ``lr = `` line."""
+    setup = make_setup(tmp_path, max_epochs=0.5, train_count=16, test_count=4)
+    solver = cio.read_solver(setup.solver)
+    solver.lr_policy, solver.gamma, solver.max_iter, solver.display = "multistep", 0.5, 6, 4
+    solver.ClearField("stepvalue")
+    solver.stepvalue.extend([2, 4, 40])
+    solver.ClearField("test_iter")
+    solver.test_interval = 0
+    stream = io.StringIO()
+    Trainer(solver, TrainOptions(), log=GlogWriter(stream)).solve()
+    lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()
+             if "sgd_solver.cpp:50]" in line or "sgd_solver.cpp:112]" in line]
+    rate = f"{float(np.float32(solver.base_lr)) * 0.25:.6g}"
+    assert lines == ["Iteration 0, lr = " + f"{solver.base_lr:.6g}", "MultiStep Status: Iteration 2, step = 1",
+                     "MultiStep Status: Iteration 4, step = 2", f"Iteration 4, lr = {rate}"]
 
 
 def test_unknown_policy_is_an_error() -> None:

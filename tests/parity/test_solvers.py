@@ -10,12 +10,12 @@ A case over that tolerance gets one more, honest chance: Caffe runs again from `
 caffemodels whose learned weights are moved by one float32 ulp (up or down, seeded), and the engine must
 end within the tolerance of the nearest of those real Caffe runs. It passes only when its trajectory is
 one that Caffe itself takes from a start one rounding away; the report lists the case as a documented
-difference. Adam + inv + clip_gradients needs it: at iteration 20 two outputs of the learned convolution
-in one max-pooling window are 1.4 ulp apart in exact arithmetic; Caffe's im2col + sgemm keeps them 2 ulp
-apart, the engine's convolution rounds them to the same float, and the tie goes to the window's first
-position (both sides, pooling_layer.cpp's strict >), so the gradient reaches another pixel. That ends
-4.1e-4 from Caffe, and so do 5 of the 16 real Caffe runs from 1-ulp-moved starts (the nearest 3.1e-7
-from the engine); an engine with a wrong rule (the inv rate one iteration late) ends 2.8e-2 from all of them.
+difference. Adam + inv + clip_gradients needed it while the engine computed the rate in double: its
+weights drifted 2.6e-7 from Caffe's by iteration 20, where two outputs of the learned convolution in one
+max-pooling window (1.4 ulp apart in exact arithmetic) then rounded to the same float, and the tie sent
+the gradient to another pixel (4.1e-4 at the end; 5 of 16 Caffe runs from 1-ulp-moved starts end as far
+from Caffe). With the rate as the float Caffe computes (test_learning_rate_lines_match_caffe), the case
+ends 3.4e-7 from Caffe.
 """
 
 from __future__ import annotations
@@ -197,6 +197,35 @@ def test_solver_against_caffe(caffe_prefix: Path, setup: tuple[Path, Path, Path]
     report.add(f"solver {name}{' clip' if clip else ''}, {ITERS} iterations", diff, tolerance, note=note)
     assert nearest <= tolerance, (f"{name}: engine vs Caffe {diff:.2e} > {tolerance:.2e}, and {nearest:.2e} from "
                                   f"the nearest of {ENSEMBLE} Caffe runs from 1-ulp-moved initial weights")
+
+
+#: The solver's own lines: the rate of each displayed iteration and multistep's step changes.
+RATE_LINE = re.compile(r"sgd_solver\.cpp:\d+\] ((?:Iteration \d+, lr = \S+)|(?:MultiStep Status: .*))$", re.M)
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_learning_rate_lines_match_caffe(caffe_prefix: Path, setup: tuple[Path, Path, Path], policy: str,
+                                         report: Report) -> None:
+    """With ``display: 1`` the engine's ``lr = `` lines (and multistep's status lines) read as Caffe's, digit for
+    digit: the rate is the float Caffe computes (sgd_solver.cpp's GetLearningRate), printed as glog prints it."""
+    root, net, init = setup
+    folder = root / f"rates-{policy}"
+    folder.mkdir()
+    lines = {}
+    for side in ("caffe", "engine"):
+        solver = write_solver(folder / f"{side}.prototxt", net, "SGD", policy, False, folder / side)
+        solver.write_text(solver.read_text().replace("display: 0", "display: 1"))
+        if side == "engine":
+            out = run_script("tools/train.py", "-solver", solver, "-weights", init, "--quiet", timeout=600)
+        else:
+            out = run_caffe_tool("caffe", "train", f"-solver={solver}", f"-weights={init}", log_level=0)
+        assert out.returncode == 0, f"{side}: {out.stderr[-3000:]}"
+        lines[side] = RATE_LINE.findall(out.stderr)
+    assert sum("lr = " in line for line in lines["caffe"]) == ITERS
+    differ = [(c, e) for c, e in zip(lines["caffe"], lines["engine"], strict=False) if c != e]
+    report.add(f"lr lines, SGD {policy}, display 1", float(bool(differ)), 0.0, count=len(lines["caffe"]),
+               note=f"{len(differ)} of {len(lines['caffe'])} lines differ")
+    assert lines["engine"] == lines["caffe"], f"{len(differ)} lines differ, first: {differ[:3]}"
 
 
 @pytest.mark.parametrize("kind", ["SGD", "Adam"])
