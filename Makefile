@@ -50,6 +50,7 @@ check-prototxt: install
 
 bench: install
 	$(PY) bench/engine.py
+	$(PY) bench/pooling.py
 	$(PY) bench/data_prep.py
 	$(PY) bench/screen.py
 	$(PY) bench/plain_torch.py

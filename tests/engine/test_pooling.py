@@ -32,13 +32,27 @@ def test_tiled_max_equals_max_pool2d_value_for_value(hw: tuple[int, int], k: int
     w = _window(k)
     out_hw = shapes.pool_output_hw(w, hw, "pool", ceil_mode)
     assert pooling._tiles(x, w, out_hw)
-    with torch.no_grad():
-        fast = pooling.max_pool(x, w, out_hw, ceil_mode)
+    fast = pooling._max_of_tiles(x, w.kernel, out_hw)
     reference = F.max_pool2d(x, w.kernel, w.stride, ceil_mode=ceil_mode)
     assert fast.shape == reference.shape == (2, 3, *out_hw)
     assert torch.equal(fast.isnan(), reference.isnan()) and fast.isnan().any()
     finite = ~reference.isnan()
     assert torch.equal(fast[finite], reference[finite])
+
+
+def test_large_inputs_without_a_gradient_take_the_tiled_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, ...]] = []
+    tiled = pooling._max_of_tiles
+    monkeypatch.setattr(pooling, "_max_of_tiles", lambda x, *a: calls.append(tuple(x.shape)) or tiled(x, *a))
+    w = _window(4)
+    big, small = torch.rand(1, 2, 128, 128), torch.rand(1, 1, 64, 64)  # 32,768 and 4,096 elements
+    with torch.no_grad():
+        y = pooling.max_pool(big, w, (32, 32), True)
+        pooling.max_pool(small, w, (16, 16), True)
+        pooling.max_pool(big, w, (32, 32), True, tiles=False)
+    pooling.max_pool(big.requires_grad_(), w, (32, 32), True)
+    assert calls == [(1, 2, 128, 128)]
+    assert torch.equal(y, F.max_pool2d(big.detach(), 4, 4))
 
 
 def test_windows_that_do_not_tile_take_the_general_path() -> None:
