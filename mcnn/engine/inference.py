@@ -1,8 +1,9 @@
 """Fast forward passes for deployment: the net traced, frozen and optimised by TorchScript.
 
-On the CPU, ``torch.jit.optimize_for_inference`` fuses each convolution with its ReLU and keeps
-activations in oneDNN's blocked layout, which removes a memory pass per layer; the outputs are
-the eager net's (checked to 1e-5 the first time each input shape is seen). One traced module is
+On the CPU, ``torch.jit.optimize_for_inference`` runs each convolution through oneDNN with its
+weights prepacked once and keeps activations in oneDNN's blocked layout from layer to layer (the
+ReLUs stay separate passes: torch 2.13 does not fuse them into these convolutions); the outputs
+are the eager net's (checked to 1e-5 the first time each input shape is seen). One traced module is
 kept per input shape; nets that cannot be traced fall back to eager execution.
 
 Compiling costs about three forward passes of a batch (the trace, the check, the optimisation), so
