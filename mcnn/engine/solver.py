@@ -155,6 +155,13 @@ def fine_tune_models(param: pb.SolverParameter, flag_weights: Sequence[str], sna
     return [str(_resolve(name, base, "solver weights")) for name in names]
 
 
+def _pow(a: float, b: float) -> np.float64:
+    """``a ** b`` in double, inf where it overflows and NaN where it is undefined, as C's pow (Python's ``**``
+    would raise)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.float64(a) ** np.float64(b)
+
+
 def learning_rate(param: pb.SolverParameter, iteration: int, current_step: int = 0) -> tuple[float, int]:
     """(rate, current_step) at ``iteration`` (Caffe's GetLearningRate), the rate as the float Caffe computes.
 
@@ -173,22 +180,21 @@ def learning_rate(param: pb.SolverParameter, iteration: int, current_step: int =
         if param.stepsize <= 0:
             raise ConfigError("lr_policy step needs a positive stepsize")
         step = iteration // param.stepsize
-        return float(f32(float(base) * float(gamma) ** step)), step
+        return float(f32(base * _pow(gamma, step))), step
     if policy == "exp":
-        return float(f32(float(base) * float(gamma) ** iteration)), current_step
+        return float(f32(base * _pow(gamma, iteration))), current_step
     if policy == "inv":
-        x = f32(1) + gamma * f32(iteration)
-        return float(base * f32(float(x) ** -float(power))), current_step
+        return float(base * f32(_pow(f32(1) + gamma * f32(iteration), -power))), current_step
     if policy == "multistep":
         if current_step < len(param.stepvalue) and iteration >= param.stepvalue[current_step]:
             current_step += 1
-        return float(f32(float(base) * float(gamma) ** current_step)), current_step
+        return float(f32(base * _pow(gamma, current_step))), current_step
     if policy == "poly":
-        x = f32(1) - f32(iteration) / f32(param.max_iter)
-        return float(base * f32(float(x) ** float(power))), current_step
+        return float(base * f32(_pow(f32(1) - f32(iteration) / f32(param.max_iter), power))), current_step
     if policy == "sigmoid":
-        x = -gamma * (f32(iteration) - f32(param.stepsize))
-        return float(base * (f32(1) / (f32(1) + f32(math.exp(float(x)))))), current_step
+        with np.errstate(over="ignore"):
+            e = f32(np.exp(np.float64(-gamma * (f32(iteration) - f32(param.stepsize)))))
+        return float(base * (f32(1) / (f32(1) + e))), current_step
     raise ConfigError(f"unknown lr_policy {policy!r}; choose from fixed, step, exp, inv, multistep, poly, sigmoid")
 
 

@@ -148,6 +148,14 @@ def test_the_rate_is_caffes_float(policy: str, params: dict[str, float], it: int
     assert f"{rate:.6g}" == caffe
 
 
+def test_rates_that_overflow_are_what_c_computes_not_an_error() -> None:
+    """exp(2000 * 10) and 2 ** 2000 overflow: C's expf/pow give inf (a sigmoid rate of 0, an exp rate of inf),
+    where Python's math.exp and ** raise OverflowError."""
+    sigmoid = pb.SolverParameter(base_lr=0.01, lr_policy="sigmoid", gamma=10.0, stepsize=200)
+    assert rate_at(sigmoid, 0) == 0.0 and rate_at(sigmoid, 400) == pytest.approx(0.01)
+    assert rate_at(pb.SolverParameter(base_lr=0.01, lr_policy="exp", gamma=2.0), 2000) == math.inf
+
+
 def test_training_logs_caffes_multistep_status_lines(tmp_path) -> None:
     """Caffe logs ``MultiStep Status: Iteration I, step = S`` (sgd_solver.cpp:50) where the step changes, with
     or without ``display``, before that iteration's ``lr = `` line."""
