@@ -44,7 +44,7 @@ def tiled_layers(net: Net) -> list[tuple[str, tuple[int, ...], shapes.Window2d, 
         shape = (1, *net.blob_shapes[entry.bottoms[0]])
         w = shapes.pool_window(entry.param.pooling_param, shape[2:], entry.param.name)
         out_hw = shapes.pool_output_hw(w, shape[2:], entry.param.name, impl.ceil_mode)
-        if pooling._tiles(torch.empty(shape, device="meta"), w, out_hw):
+        if pooling.tiles_exactly(torch.empty(shape, device="meta"), w, out_hw):
             found.append((entry.param.name, shape, w, out_hw, impl.ceil_mode))
     return found
 
@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         for name, shape, w, out_hw, ceil in tiled_layers(net):
             x = torch.rand(shape, generator=torch.Generator().manual_seed(len(rows)))
             calls = {"library": functools.partial(pooling.max_pool, x, w, out_hw, ceil, False),
-                     "tiled": functools.partial(pooling._max_of_tiles, x, w.kernel, out_hw)}
+                     "tiled": functools.partial(pooling.max_of_tiles, x, w.kernel, out_hw)}
             if not torch.equal(calls["library"](), calls["tiled"]()):
                 raise AssertionError(f"layer {name!r}: the tiled maxima differ from max_pool2d's")
             best = m.best_alternating(calls, args.repeat)

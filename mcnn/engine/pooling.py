@@ -23,11 +23,11 @@ TILED_MIN_ELEMENTS = 1 << 15
 
 def max_pool(x: Tensor, w: shapes.Window2d, out_hw: tuple[int, int], ceil_mode: bool, tiles: bool = True) -> Tensor:
     """N x C x H' x W' window maxima of ``x`` (N x C x H x W) over Caffe's windows ``w``, ``out_hw`` = (H', W').
-    ``tiles``: whether windows that tile the input may take the fast path (:func:`_max_of_tiles`; on the CPU,
+    ``tiles``: whether windows that tile the input may take the fast path (:func:`max_of_tiles`; on the CPU,
     where it was measured, from :data:`TILED_MIN_ELEMENTS` input elements on, without a gradient)."""
-    if (tiles and x.device.type == "cpu" and x.numel() >= TILED_MIN_ELEMENTS and _tiles(x, w, out_hw)
+    if (tiles and x.device.type == "cpu" and x.numel() >= TILED_MIN_ELEMENTS and tiles_exactly(x, w, out_hw)
             and not (torch.is_grad_enabled() and x.requires_grad)):
-        return _max_of_tiles(x, w.kernel, out_hw)
+        return max_of_tiles(x, w.kernel, out_hw)
     if all(p <= k // 2 for p, k in zip(w.pad, w.kernel, strict=True)):
         return F.max_pool2d(x, w.kernel, w.stride, w.pad, ceil_mode=ceil_mode)
     return F.max_pool2d(_pad_to(x, w, out_hw, float("-inf")), w.kernel, w.stride)
@@ -47,14 +47,14 @@ def ave_pool(x: Tensor, w: shapes.Window2d, out_hw: tuple[int, int], ceil_mode: 
     return summed / (divisors[0][:, None] * divisors[1][None, :]).to(x.device)
 
 
-def _tiles(x: Tensor, w: shapes.Window2d, out_hw: tuple[int, int]) -> bool:
+def tiles_exactly(x: Tensor, w: shapes.Window2d, out_hw: tuple[int, int]) -> bool:
     """Whether the windows tile ``x`` exactly: stride = kernel, no pad, H' x W' whole windows inside the input
     (what the M-CNN's subsampling pools do: kernel 2..64 on 1024 x 1280)."""
     return (w.pad == (0, 0) and w.stride == w.kernel
             and all(out_hw[i] * w.kernel[i] <= x.shape[2 + i] for i in range(2)))
 
 
-def _max_of_tiles(x: Tensor, kernel: tuple[int, int], out_hw: tuple[int, int]) -> Tensor:
+def max_of_tiles(x: Tensor, kernel: tuple[int, int], out_hw: tuple[int, int]) -> Tensor:
     """Maxima of the non-overlapping ``kernel`` tiles, rows first and then columns: the same values as
     ``F.max_pool2d`` (a maximum is exact, in any order, NaN included), several times faster on the CPU at
     M-CNN sizes. Used only without a gradient: ``amax`` would share a tied maximum's gradient, Caffe gives it

@@ -31,8 +31,8 @@ def test_tiled_max_equals_max_pool2d_value_for_value(hw: tuple[int, int], k: int
     x = _tied((2, 3, *hw), seed=k)
     w = _window(k)
     out_hw = shapes.pool_output_hw(w, hw, "pool", ceil_mode)
-    assert pooling._tiles(x, w, out_hw)
-    fast = pooling._max_of_tiles(x, w.kernel, out_hw)
+    assert pooling.tiles_exactly(x, w, out_hw)
+    fast = pooling.max_of_tiles(x, w.kernel, out_hw)
     reference = F.max_pool2d(x, w.kernel, w.stride, ceil_mode=ceil_mode)
     assert fast.shape == reference.shape == (2, 3, *out_hw)
     assert torch.equal(fast.isnan(), reference.isnan()) and fast.isnan().any()
@@ -42,8 +42,8 @@ def test_tiled_max_equals_max_pool2d_value_for_value(hw: tuple[int, int], k: int
 
 def test_large_inputs_without_a_gradient_take_the_tiled_path(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, ...]] = []
-    tiled = pooling._max_of_tiles
-    monkeypatch.setattr(pooling, "_max_of_tiles", lambda x, *a: calls.append(tuple(x.shape)) or tiled(x, *a))
+    tiled = pooling.max_of_tiles
+    monkeypatch.setattr(pooling, "max_of_tiles", lambda x, *a: calls.append(tuple(x.shape)) or tiled(x, *a))
     w = _window(4)
     big, small = torch.rand(1, 2, 128, 128), torch.rand(1, 1, 64, 64)  # 32,768 and 4,096 elements
     with torch.no_grad():
@@ -58,9 +58,9 @@ def test_large_inputs_without_a_gradient_take_the_tiled_path(monkeypatch: pytest
 def test_windows_that_do_not_tile_take_the_general_path() -> None:
     x = torch.zeros(1, 1, 10, 14)
     clipped = shapes.pool_output_hw(_window(4), (10, 14), "p", True)  # CEIL: a last window cut by the edge
-    assert clipped == (3, 4) and not pooling._tiles(x, _window(4), clipped)
-    assert not pooling._tiles(x, _window(3, 2), (5, 7))  # overlapping windows
-    assert not pooling._tiles(x, _window(2, pad=1), (6, 8))  # padded
+    assert clipped == (3, 4) and not pooling.tiles_exactly(x, _window(4), clipped)
+    assert not pooling.tiles_exactly(x, _window(3, 2), (5, 7))  # overlapping windows
+    assert not pooling.tiles_exactly(x, _window(2, pad=1), (6, 8))  # padded
 
 
 def test_a_tied_maximum_gives_its_gradient_to_the_first_as_caffe_does() -> None:
