@@ -11,8 +11,6 @@ without an example below fails here.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +48,9 @@ EXAMPLES = {
     "HDF5Data": Example('name: "d" type: "HDF5Data" top: "data" top: "label" '
                         'hdf5_data_param { source: "unused_list.txt" batch_size: 2 }',
                         data_shapes=(("data", (3, 4)), ("label", (2,)))),
-    # its forward writes a file: under the temporary folder, one per test process
-    "HDF5Output": Example('name: "t" type: "HDF5Output" bottom: "b0" bottom: "b1" hdf5_output_param { file_name: '
-                          f'"{Path(tempfile.gettempdir()) / f"mcnn-contract-{os.getpid()}.h5"}" }}',
+    # its forward writes the file relative to the working folder, which the test makes its tmp_path
+    "HDF5Output": Example('name: "t" type: "HDF5Output" bottom: "b0" bottom: "b1" '
+                          'hdf5_output_param { file_name: "contract.h5" }',
                           ((3, 2), (2,)), differentiable=False),
     "Input": Example('name: "x" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 dim: 4 dim: 4 } }'),
     "Data": Example('name: "d" type: "Data" top: "data" top: "label" '
@@ -151,7 +149,8 @@ def test_every_registered_type_has_an_example() -> None:
 
 
 @pytest.mark.parametrize("name", list(LAYER_TYPES))
-def test_layer_type_contract(name: str) -> None:
+def test_layer_type_contract(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     ex, layer = example(name)
     entry = LAYER_TYPES[name]
     inferred = shapes_of(ex, layer)
