@@ -18,8 +18,39 @@ from mcnn.caffe.datum import datum_to_array, open_lmdb, parse_datum
 from mcnn.caffe.proto import caffe_pb2 as pb
 from mcnn.errors import CaffeFormatError, DataError
 
-#: Open environments by resolved path, with the pid that opened them.
-_OPEN_ENVS: dict[str, tuple[Any, int]] = {}
+#: Open environments by resolved path: (environment, pid that opened it, identity of its data.mdb).
+_OPEN_ENVS: dict[str, tuple[Any, int, tuple[int, int] | None]] = {}
+
+
+def _identity(folder: str) -> tuple[int, int] | None:
+    """(device, inode) of ``folder/data.mdb``, None when it is gone. An open environment keeps its
+    file's inode in use, so a different identity means the database was deleted or rebuilt."""
+    try:
+        st = os.stat(os.path.join(folder, "data.mdb"))
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def shared_env(path: Path) -> Any:
+    """The process's one read-only environment of the LMDB folder ``path`` (LMDB allows one per
+    file and process, and a TRAIN and a TEST Data layer may read the same source).
+
+    Environments whose database was deleted or rebuilt since they were opened are closed first, and
+    so are those a forked worker inherited (the databases are opened without locks, so closing the
+    copy does not touch the parent's). Without this a database rebuilt at the same path would be
+    read from the old, deleted file, and py-lmdb could refuse a new database whose lock file took
+    the inode of a deleted one's."""
+    pid = os.getpid()
+    for folder, (env, owner, ident) in list(_OPEN_ENVS.items()):
+        if owner != pid or _identity(folder) != ident:
+            env.close()
+            del _OPEN_ENVS[folder]
+    key = str(path.resolve())
+    if key not in _OPEN_ENVS:
+        env = open_lmdb(Path(key), max_readers=512)
+        _OPEN_ENVS[key] = (env, pid, _identity(key))
+    return _OPEN_ENVS[key][0]
 
 
 class LmdbRecords:
@@ -28,6 +59,8 @@ class LmdbRecords:
     def __init__(self, path: str | os.PathLike[str], layer: str = "data"):
         self.path = Path(path)
         self.layer = layer
+        self._env: Any = None
+        self._pid = -1
         if not (self.path / "data.mdb").is_file():
             raise DataError(f"layer {layer!r}: LMDB {self.path} does not exist (no data.mdb); "
                             "prepare the dataset first (data_prep/prepare.py)")
@@ -41,19 +74,14 @@ class LmdbRecords:
         self.encoded = bool(first.encoded)
 
     def _open(self) -> Any:
-        """The process's lmdb.Environment for this path (LMDB allows one per path and process)."""
+        """This process's environment of the database (looked up once per process)."""
+        if self._pid != os.getpid():
+            self._env, self._pid = shared_env(self.path), os.getpid()
+        return self._env
 
-        key = str(self.path.resolve())
-        env, pid = _OPEN_ENVS.get(key, (None, -1))
-        if env is not None and pid != os.getpid():
-            # A forked worker inherits the parent's handle: close the copy (the database is
-            # opened without locks, so this does not touch the parent) and open its own.
-            env.close()
-            env = None
-        if env is None:
-            env = open_lmdb(Path(key), max_readers=512)
-            _OPEN_ENVS[key] = (env, os.getpid())
-        return env
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for a spawned worker without the environment, which the worker opens itself."""
+        return {**self.__dict__, "_env": None, "_pid": -1}
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -13,11 +13,13 @@ import json
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from mcnn.caffe.datum import LmdbWriter, array_to_datum, datum_to_array
+from mcnn.caffe.datum import LmdbWriter, array_to_datum, datum_to_array, open_lmdb
 from mcnn.caffe.proto import caffe_pb2 as pb
+from mcnn.errors import CaffeFormatError
 from mcnn.fsutil import atomic_write_text
 from mcnn.prep.write import commit_every, count_record, remove_stale
 
@@ -37,9 +39,10 @@ def load(out: Path) -> tuple[set[str], list[tuple[str, str, str]]] | None:
     bad_path = cache_dir(out) / BAD
     if not (path / "data.mdb").is_file() or not bad_path.is_file():
         return None
-    import lmdb
-
-    env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True)
+    try:
+        env = open_lmdb(path)
+    except CaffeFormatError:  # damaged (e.g. truncated by a full disk): rebuilt like an incomplete one
+        return None
     try:
         with env.begin() as txn:
             names = {bytes(k).decode() for k, _ in txn.cursor()}
@@ -81,9 +84,7 @@ class CacheReader:
     """Random access to the cached images by field name."""
 
     def __init__(self, out: Path):
-        import lmdb
-
-        self.env = lmdb.open(str(cache_dir(out) / FIELDS), readonly=True, lock=False, readahead=False, subdir=True)
+        self.env: Any = open_lmdb(cache_dir(out) / FIELDS)
 
     def get(self, name: str) -> np.ndarray:
         """The uint8 C x H x W image of field ``name`` (KeyError if not cached)."""

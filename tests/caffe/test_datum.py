@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mcnn.caffe import pb
+from mcnn.caffe import pb, transform
 from mcnn.caffe.datum import LmdbReader, LmdbWriter, array_to_datum, datum_to_array, record_key
+from mcnn.caffe.transform import LmdbRecords
 from mcnn.errors import CaffeFormatError
 
 
@@ -69,3 +71,43 @@ def test_failed_lmdb_build_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(CaffeFormatError, match="not an LMDB folder"):
         LmdbReader(path)
+
+
+def write_labels(path: Path, label: int, n: int = 3) -> Path:
+    """An LMDB of ``n`` 1x2x2 records, each with pixels and label ``label``."""
+    with LmdbWriter(path) as writer:
+        for i in range(n):
+            writer.put(record_key(i, "x"), array_to_datum(np.full((1, 2, 2), label, np.uint8), label))
+    return path
+
+
+def test_a_database_rebuilt_at_the_same_path_is_read_anew(tmp_path: Path) -> None:
+    """A notebook that re-prepares a dataset and builds a new feed reads the new records, not the
+    deleted file that the first feed's environment still maps."""
+    db = write_labels(tmp_path / "db", 1)
+    first = LmdbRecords(db)
+    assert first.image(0)[1] == 1
+    shutil.rmtree(db)
+    write_labels(db, 7, n=4)
+    second = LmdbRecords(db)
+    assert len(second) == 4
+    assert second.image(3)[1] == 7
+    assert (second.image(0)[0] == 7).all()
+
+
+def test_environments_of_deleted_databases_are_closed(tmp_path: Path) -> None:
+    """Opening a database closes the environments of deleted ones: a long process (a test suite,
+    a screen of many plates) does not keep every deleted file mapped."""
+    old = LmdbRecords(write_labels(tmp_path / "old", 1))
+    old.image(0)
+    shutil.rmtree(tmp_path / "old")
+    LmdbRecords(write_labels(tmp_path / "new", 2)).image(0)
+    assert str((tmp_path / "old").resolve()) not in transform._OPEN_ENVS
+    assert str((tmp_path / "new").resolve()) in transform._OPEN_ENVS
+
+
+def test_two_readers_of_one_database_share_its_environment(tmp_path: Path) -> None:
+    db = write_labels(tmp_path / "db", 3)
+    a, b = LmdbRecords(db), LmdbRecords(db)
+    assert a.image(0)[1] == b.image(2)[1] == 3
+    assert a._open() is b._open()
