@@ -82,7 +82,9 @@ def class_fields(units: Sequence[tuple[Path, Path]], classes: Sequence[str]) -> 
     opened: dict[Path, LmdbRecords] = {}
     for label in sorted(found):
         lmdb, key = found[label]
-        records = opened.setdefault(lmdb, LmdbRecords(lmdb))
+        if lmdb not in opened:  # building one reads all of its keys
+            opened[lmdb] = LmdbRecords(lmdb)
+        records = opened[lmdb]
         image, _ = records.image(record_index(records, key))
         encoded = encoded or records.encoded
         fields.append(Field(key, image, label, classes[label]))
