@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
@@ -111,3 +112,5 @@ def test_two_readers_of_one_database_share_its_environment(tmp_path: Path) -> No
     a, b = LmdbRecords(db), LmdbRecords(db)
     assert a.image(0)[1] == b.image(2)[1] == 3
     assert a._open() is b._open()
+    copy = pickle.loads(pickle.dumps(a))  # what a spawned data-loading worker receives
+    assert copy.image(1)[1] == 3 and copy._open() is a._open()
